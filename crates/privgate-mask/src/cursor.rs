@@ -39,7 +39,10 @@ impl Cursor {
     /// Writes the pending unchanged bytes up to `pos` (or discards them while suppressing).
     #[inline]
     pub(crate) fn flush<O: Output>(&mut self, chunk: &[u8], pos: usize, out: &mut O) {
-        if !self.suppress && !self.holding {
+        if self.holding {
+            return;
+        }
+        if !self.suppress {
             out.pass(chunk, self.clean..pos);
         }
         self.clean = pos;

@@ -1,69 +1,13 @@
 //! Behaviour of the JSON and NDJSON rewriter through the public API.
 
-use std::sync::Arc;
+mod common;
 
-use privgate_mask::operator::{Generalize, Hash, Partial, Redact};
+use common::{field, mask_all_ways, partial, plan, plan_with, s};
+use privgate_mask::operator::{Generalize, Hash, Redact};
 use privgate_mask::{
-    mask_to_vec, DetectRule, FieldRule, Format, Limits, MaskError, Masker, OpKind, Operator,
-    PiiType, Plan, PlanSpec, Secrets, SyntaxKind,
+    mask_to_vec, DetectRule, Format, Limits, MaskError, Masker, OpKind, Operator, PiiType,
+    PlanSpec, SyntaxKind,
 };
-
-fn field(name: &str, sels: &[&str], pii: PiiType, op: Operator) -> FieldRule {
-    FieldRule {
-        name: name.into(),
-        selectors: sels.iter().map(|s| s.to_string()).collect(),
-        pii,
-        operator: op,
-    }
-}
-
-fn plan(fields: Vec<FieldRule>) -> Arc<Plan> {
-    plan_with(PlanSpec { fields, ..Default::default() })
-}
-
-fn plan_with(spec: PlanSpec) -> Arc<Plan> {
-    let secrets = Secrets::new()
-        .with_hash_key(b"0123456789abcdef0123456789abcdef")
-        .with_token_key("k1", &[7u8; 32])
-        .unwrap();
-    Arc::new(Plan::compile(&spec, secrets).unwrap())
-}
-
-/// Masks `input` whole, then at every split point into two chunks, and one byte at a
-/// time, and checks all agree.
-fn mask_all_ways(plan: &Arc<Plan>, format: Format, input: &[u8]) -> Result<Vec<u8>, MaskError> {
-    let whole = mask_to_vec(plan, format, input);
-    for cut in 0..=input.len() {
-        let mut m = Masker::new(plan.clone(), format);
-        let mut out = Vec::new();
-        let r = m
-            .feed(&input[..cut], &mut out)
-            .and_then(|_| m.feed(&input[cut..], &mut out))
-            .and_then(|_| m.finish(&mut out))
-            .map(|_| out);
-        assert_eq!(r, whole, "split at {cut}");
-    }
-    let mut m = Masker::new(plan.clone(), format);
-    let mut out = Vec::new();
-    let mut r = Ok(());
-    for b in input.chunks(1) {
-        r = m.feed(b, &mut out);
-        if r.is_err() {
-            break;
-        }
-    }
-    let r = r.and_then(|_| m.finish(&mut out)).map(|_| out);
-    assert_eq!(r, whole, "one byte at a time");
-    whole
-}
-
-fn s(v: Vec<u8>) -> String {
-    String::from_utf8(v).unwrap()
-}
-
-fn partial() -> Operator {
-    Operator::Partial(Partial::default())
-}
 
 #[test]
 fn untouched_documents_come_out_byte_for_byte() {
