@@ -1,18 +1,30 @@
-//! privgate-mask: the streaming masking engine.
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 #![cfg_attr(
     not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
 )]
 
+mod automaton;
+mod csv;
+mod cursor;
 pub mod detect;
+mod error;
+mod json;
+mod masker;
 pub mod operator;
-pub mod pii;
+mod output;
+mod pii;
+mod plan;
+mod selector;
+mod stats;
+mod value;
 
-pub use operator::{OpKind, Operator};
-pub use pii::PiiType;
+pub use error::{Location, MaskError, SelectorError, SyntaxKind};
+pub use masker::{mask_to_vec, Format, Masker};
+pub use operator::{OpKind, Operator, Secrets};
+pub use output::Output;
+pub use pii::{PiiType, UnknownPiiType};
+pub use plan::{DetectRule, FieldRule, Limits, Plan, PlanSpec};
+pub use selector::Selector;
+pub use stats::Stats;

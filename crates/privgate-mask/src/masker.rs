@@ -1,0 +1,155 @@
+//! The public streaming interface: one [`Masker`] per body.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use privgate_mask::{FieldRule, Format, Masker, Operator, PiiType, Plan, PlanSpec, Secrets};
+//!
+//! let spec = PlanSpec {
+//!     fields: vec![FieldRule {
+//!         name: "phone".into(),
+//!         selectors: vec!["$..phone".into()],
+//!         pii: PiiType::CnMobile,
+//!         operator: Operator::Partial(Default::default()),
+//!     }],
+//!     ..Default::default()
+//! };
+//! let plan = Arc::new(Plan::compile(&spec, Secrets::new())?);
+//! let mut masker = Masker::new(plan, Format::Json);
+//! let mut out = Vec::new();
+//! masker.feed(br#"{"name": "x", "pho"#, &mut out)?;
+//! masker.feed(br#"ne": "13812345678"}"#, &mut out)?;
+//! masker.finish(&mut out)?;
+//! assert_eq!(out, br#"{"name": "x", "phone": "138****5678"}"#);
+//! # Ok::<(), privgate_mask::MaskError>(())
+//! ```
+//!
+//! Neighbours: `json/` and `csv.rs` do the work; `plan.rs` says what to do.
+
+use std::sync::Arc;
+
+use crate::csv::CsvMasker;
+use crate::error::MaskError;
+use crate::json::JsonMasker;
+use crate::output::{Counted, Output};
+use crate::plan::Plan;
+use crate::stats::Stats;
+
+/// The format of a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON document.
+    Json,
+    /// Newline-delimited JSON: one document (record) per line.
+    Ndjson,
+    /// RFC 4180 CSV with a header row.
+    Csv,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Json(JsonMasker),
+    Csv(CsvMasker),
+}
+
+/// Masks one body as it streams: `feed` chunks of any size, then `finish`.
+///
+/// Output does not depend on how the input is chunked. After an error the masker is
+/// spent (further calls return [`MaskError::Finished`]); the caller must end the stream
+/// as incomplete, since nothing after the error point was written.
+#[derive(Debug)]
+pub struct Masker {
+    plan: Arc<Plan>,
+    inner: Inner,
+    stats: Stats,
+    record_limit: Option<u64>,
+    spent: bool,
+}
+
+impl Masker {
+    /// A masker for one body of `format` under `plan`.
+    pub fn new(plan: Arc<Plan>, format: Format) -> Masker {
+        let inner = match format {
+            Format::Json => Inner::Json(JsonMasker::new(false)),
+            Format::Ndjson => Inner::Json(JsonMasker::new(true)),
+            Format::Csv => Inner::Csv(CsvMasker::new()),
+        };
+        Masker { plan, inner, stats: Stats::default(), record_limit: None, spent: false }
+    }
+
+    /// Stops the body before the record that would exceed `limit` records: the output
+    /// ends at that record's start and `feed` returns [`MaskError::RecordLimit`].
+    pub fn set_record_limit(&mut self, limit: Option<u64>) {
+        self.record_limit = limit;
+    }
+
+    /// Masks the next chunk, writing what can be decided to `out`.
+    pub fn feed<O: Output>(&mut self, chunk: &[u8], out: &mut O) -> Result<(), MaskError> {
+        if self.spent {
+            return Err(MaskError::Finished);
+        }
+        let mut counted = Counted { inner: out, bytes: 0 };
+        let plan = &*self.plan;
+        let result = match &mut self.inner {
+            Inner::Json(j) => j.feed(plan, chunk, &mut counted, &mut self.stats, self.record_limit),
+            Inner::Csv(c) => c.feed(plan, chunk, &mut counted, &mut self.stats, self.record_limit),
+        };
+        self.stats.bytes_in += chunk.len() as u64;
+        self.stats.bytes_out += counted.bytes;
+        result.map_err(|e| self.fail(e))
+    }
+
+    /// Checks the body is complete and writes what was still held.
+    pub fn finish<O: Output>(&mut self, out: &mut O) -> Result<(), MaskError> {
+        if self.spent {
+            return Err(MaskError::Finished);
+        }
+        let mut counted = Counted { inner: out, bytes: 0 };
+        let plan = &*self.plan;
+        let result = match &mut self.inner {
+            Inner::Json(j) => j.finish(plan, &mut counted, &mut self.stats),
+            Inner::Csv(c) => c.finish(plan, &mut counted, &mut self.stats),
+        };
+        self.stats.bytes_out += counted.bytes;
+        self.spent = true;
+        result.map_err(|e| self.fail(e))
+    }
+
+    /// What has been done so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Bytes the masker holds right now (held values and nesting state).
+    pub fn buffered(&self) -> usize {
+        match &self.inner {
+            Inner::Json(j) => j.buffered(),
+            Inner::Csv(c) => c.buffered(),
+        }
+    }
+
+    /// Marks the masker spent and completes the error's path.
+    fn fail(&mut self, mut e: MaskError) -> MaskError {
+        self.spent = true;
+        let path = match &self.inner {
+            Inner::Json(j) => j.path(&self.plan.automaton),
+            Inner::Csv(c) => c.path(&self.plan.automaton),
+        };
+        match &mut e {
+            MaskError::Syntax { at, .. }
+            | MaskError::ValueTooLong { at, .. }
+            | MaskError::TooDeep { at, .. }
+            | MaskError::RecordLimit { at, .. } => at.path = path,
+            _ => {}
+        }
+        e
+    }
+}
+
+/// Masks a whole body held in memory (tests, small bodies, the offline tool's core).
+pub fn mask_to_vec(plan: &Arc<Plan>, format: Format, input: &[u8]) -> Result<Vec<u8>, MaskError> {
+    let mut masker = Masker::new(Arc::clone(plan), format);
+    let mut out = Vec::with_capacity(input.len());
+    masker.feed(input, &mut out)?;
+    masker.finish(&mut out)?;
+    Ok(out)
+}
