@@ -16,6 +16,8 @@ pub mod operator;
 mod output;
 mod pii;
 mod plan;
+#[cfg(feature = "reference")]
+pub mod reference;
 mod selector;
 mod stats;
 mod value;

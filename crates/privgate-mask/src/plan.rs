@@ -80,6 +80,9 @@ pub(crate) struct Rule {
 #[derive(Debug)]
 pub struct Plan {
     pub(crate) rules: Vec<Rule>,
+    /// Every field selector with its rule index (the reference masker walks these).
+    #[cfg_attr(not(feature = "reference"), allow(dead_code))]
+    pub(crate) selectors: Vec<(Selector, u32)>,
     pub(crate) automaton: Automaton,
     pub(crate) detectors: Option<(Detectors, Operator)>,
     pub(crate) records_given: bool,
@@ -105,6 +108,13 @@ impl Plan {
             }
             rules.push(Rule { pii: field.pii, operator: field.operator.clone() });
         }
+        let field_selectors = selectors
+            .iter()
+            .filter_map(|(s, t)| match t {
+                Target::Rule(r) => Some((s.clone(), *r)),
+                Target::Record => None,
+            })
+            .collect();
         let records = spec.records.as_deref().unwrap_or("$[*]");
         let sel = Selector::parse(records)
             .map_err(|source| MaskError::Selector { field: "records".into(), source })?;
@@ -128,6 +138,7 @@ impl Plan {
         };
         Ok(Plan {
             rules,
+            selectors: field_selectors,
             automaton,
             detectors,
             records_given: spec.records.is_some(),
