@@ -301,7 +301,6 @@ impl CsvMasker {
 
     /// The field ends at `end` (where its delimiter is); `row_end`: the delimiter is `\n`
     /// (or the end of the body).
-    #[allow(clippy::too_many_arguments)]
     fn end_field<O: Output>(
         &mut self,
         plan: &Plan,
@@ -343,7 +342,6 @@ impl CsvMasker {
     }
 
     /// Decides a held field.
-    #[allow(clippy::too_many_arguments)]
     fn decide<O: Output>(
         &mut self,
         plan: &Plan,

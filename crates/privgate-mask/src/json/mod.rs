@@ -30,7 +30,7 @@ use crate::detect::Detection;
 use crate::error::{Location, MaskError, SyntaxKind};
 use crate::operator::Operator;
 use crate::output::Output;
-use crate::plan::Plan;
+use crate::plan::{Plan, Rule};
 use crate::stats::Stats;
 use crate::value::{self, Rendered, Scalar};
 use text::Num;
@@ -115,6 +115,8 @@ pub(crate) struct JsonMasker {
     /// While `Some(d)`, output is discarded until the value at depth `d` ends.
     suppress_at: Option<usize>,
     cur: Cursor,
+    /// The caller's record limit for this chunk.
+    limit: Option<u64>,
     decoded: String,
     text: String,
     rendered: Vec<u8>,
@@ -135,6 +137,7 @@ impl JsonMasker {
             newline: true,
             suppress_at: None,
             cur: Cursor::default(),
+            limit: None,
             decoded: String::new(),
             text: String::new(),
             rendered: Vec::new(),
@@ -156,13 +159,14 @@ impl JsonMasker {
         limit: Option<u64>,
     ) -> Result<(), MaskError> {
         self.cur.clean = 0;
+        self.limit = limit;
         let mut i = 0;
         while i < chunk.len() {
             i = match self.lex {
                 Lex::Str => self.string(plan, chunk, i, out, stats)?,
                 Lex::Num => self.number(plan, chunk, i, out, stats)?,
                 Lex::Lit => self.literal(plan, chunk, i, out, stats)?,
-                _ => self.structural(plan, chunk, i, out, stats, limit)?,
+                _ => self.structural(plan, chunk, i, out, stats)?,
             };
         }
         let limit = plan.limits.max_value_len;
@@ -194,7 +198,6 @@ impl JsonMasker {
         mut i: usize,
         out: &mut O,
         stats: &mut Stats,
-        limit: Option<u64>,
     ) -> Result<usize, MaskError> {
         while let Some(&b) = chunk.get(i) {
             match b {
@@ -208,9 +211,9 @@ impl JsonMasker {
         }
         let Some(&b) = chunk.get(i) else { return Ok(i) };
         match self.lex {
-            Lex::Value => self.begin_value(plan, chunk, i, b, out, stats, limit),
+            Lex::Value => self.begin_value(plan, chunk, i, b, out, stats),
             Lex::ValueOrClose if b == b']' => self.close(i),
-            Lex::ValueOrClose => self.begin_value(plan, chunk, i, b, out, stats, limit),
+            Lex::ValueOrClose => self.begin_value(plan, chunk, i, b, out, stats),
             Lex::KeyOrClose if b == b'}' => self.close(i),
             Lex::KeyOrClose | Lex::Key if b == b'"' => self.begin_key(plan, chunk, i, out),
             Lex::KeyOrClose => Err(self.expected("a key or `}`", i)),
@@ -222,7 +225,7 @@ impl JsonMasker {
             Lex::Colon => Err(self.expected("`:` after the key", i)),
             Lex::AfterValue => self.after_value(chunk, i, b, out),
             Lex::Done if self.ndjson && self.newline => {
-                self.begin_value(plan, chunk, i, b, out, stats, limit)
+                self.begin_value(plan, chunk, i, b, out, stats)
             }
             Lex::Done if self.ndjson => Err(self.expected("a newline between records", i)),
             Lex::Done | Lex::Str | Lex::Num | Lex::Lit => {
@@ -303,7 +306,6 @@ impl JsonMasker {
         Ok(i + 1)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn begin_value<O: Output>(
         &mut self,
         plan: &Plan,
@@ -312,8 +314,8 @@ impl JsonMasker {
         b: u8,
         out: &mut O,
         stats: &mut Stats,
-        limit: Option<u64>,
     ) -> Result<usize, MaskError> {
+        let limit = self.limit;
         let depth = self.frames.len();
         let suppress = self.suppress_at.is_some();
         let automaton = &plan.automaton;
@@ -371,7 +373,9 @@ impl JsonMasker {
         }
 
         let effective = if info.rule != NO_RULE { info.rule } else { inherited };
+        // Inside a dropped or nulled value nothing is decided: it is discarded.
         let rule = if suppress { None } else { plan.rule(effective) };
+        let detect = !suppress && plan.detectors.is_some();
         match b {
             b'{' | b'[' => {
                 if depth >= plan.limits.max_depth {
@@ -408,13 +412,15 @@ impl JsonMasker {
                 Ok(i + 1)
             }
             b'"' => {
-                self.begin_token(plan, chunk, i, out, stats, rule, effective, suppress, Scalar::Str);
+                let held = held_for(rule, effective, detect, Scalar::Str, stats);
+                self.begin_token(chunk, i, out, held);
                 self.check = StrCheck::default();
                 self.lex = Lex::Str;
                 Ok(i + 1)
             }
             b'-' | b'0'..=b'9' => {
-                self.begin_token(plan, chunk, i, out, stats, rule, effective, suppress, Scalar::Num);
+                let held = held_for(rule, effective, detect, Scalar::Num, stats);
+                self.begin_token(chunk, i, out, held);
                 self.num = Num::start(b).unwrap_or(Num::Int);
                 self.lex = Lex::Num;
                 Ok(i + 1)
@@ -425,12 +431,8 @@ impl JsonMasker {
                     b'f' => (b"false", Some(Scalar::Bool)),
                     _ => (b"null", None),
                 };
-                match kind {
-                    Some(kind) => {
-                        self.begin_token(plan, chunk, i, out, stats, rule, effective, suppress, kind)
-                    }
-                    None => self.token = Token::Value(None),
-                }
+                let held = kind.and_then(|k| held_for(rule, effective, detect, k, stats));
+                self.begin_token(chunk, i, out, held);
                 self.lit = lit;
                 self.lit_pos = 1;
                 self.lex = Lex::Lit;
@@ -440,30 +442,8 @@ impl JsonMasker {
         }
     }
 
-    /// Decides whether a scalar starting at `i` is held, and starts holding it.
-    #[allow(clippy::too_many_arguments)]
-    fn begin_token<O: Output>(
-        &mut self,
-        plan: &Plan,
-        chunk: &[u8],
-        i: usize,
-        out: &mut O,
-        stats: &mut Stats,
-        rule: Option<&crate::plan::Rule>,
-        effective: u32,
-        suppress: bool,
-        kind: Scalar,
-    ) {
-        let held = match rule {
-            _ if suppress => None,
-            Some(r) if r.operator == Operator::Keep => {
-                stats.count_masked(r.pii, r.operator.kind());
-                None
-            }
-            Some(_) => Some(Held::Mask(effective)),
-            None if plan.detectors.is_some() && kind != Scalar::Bool => Some(Held::Detect),
-            None => None,
-        };
+    /// Starts a scalar at `i`, holding it if it must be decided on.
+    fn begin_token<O: Output>(&mut self, chunk: &[u8], i: usize, out: &mut O, held: Option<Held>) {
         if held.is_some() {
             self.cur.hold_begin(chunk, i, out);
         }
@@ -752,3 +732,22 @@ impl JsonMasker {
     }
 }
 
+
+/// Whether a scalar is held until complete, and why; counts `keep` as served unmasked.
+fn held_for(
+    rule: Option<&Rule>,
+    effective: u32,
+    detect: bool,
+    kind: Scalar,
+    stats: &mut Stats,
+) -> Option<Held> {
+    match rule {
+        Some(r) if r.operator == Operator::Keep => {
+            stats.count_masked(r.pii, r.operator.kind());
+            None
+        }
+        Some(_) => Some(Held::Mask(effective)),
+        None if detect && kind != Scalar::Bool => Some(Held::Detect),
+        None => None,
+    }
+}
