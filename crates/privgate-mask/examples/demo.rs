@@ -46,23 +46,44 @@ fn role_plan(role: &str) -> PlanSpec {
                 "birth_date",
                 &["$..birthDate"],
                 PiiType::Date,
-                Operator::Generalize(Generalize { date: DateGranularity::Year, bucket: 10 }),
+                Operator::Generalize(Generalize {
+                    date: DateGranularity::Year,
+                    bucket: 10,
+                }),
             ),
         ],
         "doctor" => vec![
             field("id_card", &["$..idCard"], PiiType::CnIdCard, partial()),
-            field("name", &["$..patient.name"], PiiType::PersonName, Operator::Keep),
+            field(
+                "name",
+                &["$..patient.name"],
+                PiiType::PersonName,
+                Operator::Keep,
+            ),
             field("phone", &["$..phone"], PiiType::CnMobile, Operator::Keep),
         ],
         _ => vec![
             field("id_card", &["$..idCard"], PiiType::CnIdCard, Operator::Drop),
-            field("name", &["$..patient.name"], PiiType::PersonName, Operator::Hash(Hash::default())),
-            field("contact", &["$..phone", "$..email"], PiiType::Generic, Operator::Redact(Redact::default())),
+            field(
+                "name",
+                &["$..patient.name"],
+                PiiType::PersonName,
+                Operator::Hash(Hash::default()),
+            ),
+            field(
+                "contact",
+                &["$..phone", "$..email"],
+                PiiType::Generic,
+                Operator::Redact(Redact::default()),
+            ),
             field(
                 "birth_date",
                 &["$..birthDate"],
                 PiiType::Date,
-                Operator::Generalize(Generalize { date: DateGranularity::YearMonth, bucket: 10 }),
+                Operator::Generalize(Generalize {
+                    date: DateGranularity::YearMonth,
+                    bucket: 10,
+                }),
             ),
         ],
     };
@@ -95,7 +116,11 @@ fn main() -> Result<(), MaskError> {
             .masked_counts()
             .map(|(pii, op, n)| format!("{pii}/{op}={n}", op = op.as_str()))
             .collect();
-        println!("   records {}, values {}\n", stats.records, counts.join(" "));
+        println!(
+            "   records {}, values {}\n",
+            stats.records,
+            counts.join(" ")
+        );
     }
     Ok(())
 }

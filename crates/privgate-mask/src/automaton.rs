@@ -30,6 +30,15 @@ pub(crate) const OTHER_KEY: u32 = u32::MAX - 1;
 /// Upper bound on automaton states; real policies need a few dozen.
 const MAX_STATES: usize = 20_000;
 
+/// Up to this many distinct names, keys are compared directly rather than hashed.
+const SMALL_ALPHABET: usize = 16;
+
+/// The bit of [`Automaton::lengths`] for a key of `len` bytes.
+#[inline]
+fn length_bit(len: usize) -> u64 {
+    1 << len.min(63)
+}
+
 /// What a selector leads to when it matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Target {
@@ -56,6 +65,11 @@ pub(crate) struct StateInfo {
 #[derive(Debug)]
 pub(crate) struct Automaton {
     symbols: FxHashMap<Box<[u8]>, u32>,
+    /// Bit `n` is set when some name is `n` bytes long (bit 63: 63 or more): most keys
+    /// are told apart from every name by their length alone.
+    lengths: u64,
+    /// Small alphabets are searched by length and bytes rather than hashed.
+    small: bool,
     names: Vec<Box<str>>,
     width: usize,
     table: Vec<StateId>,
@@ -89,7 +103,11 @@ impl Automaton {
         for (sel, target) in selectors {
             start.push(positions.len() as u32);
             for step in 0..=sel.steps.len() {
-                positions.push(Position { selector: sel, step, target: *target });
+                positions.push(Position {
+                    selector: sel,
+                    step,
+                    target: *target,
+                });
             }
         }
 
@@ -106,8 +124,12 @@ impl Automaton {
             for symbol in 0..width {
                 next_set.clear();
                 for &p in sets.get(s).into_iter().flatten() {
-                    let Some(pos) = positions.get(p as usize) else { continue };
-                    let Some(step) = pos.selector.steps.get(pos.step) else { continue };
+                    let Some(pos) = positions.get(p as usize) else {
+                        continue;
+                    };
+                    let Some(step) = pos.selector.steps.get(pos.step) else {
+                        continue;
+                    };
                     let matches = match &step.test {
                         Test::Any => true,
                         Test::Name(n) => symbols.get(n.as_bytes()) == Some(&(symbol as u32)),
@@ -126,7 +148,10 @@ impl Automaton {
                     None => {
                         let id = sets.len();
                         if id >= MAX_STATES {
-                            return Err(MaskError::TooComplex { states: id, limit: MAX_STATES });
+                            return Err(MaskError::TooComplex {
+                                states: id,
+                                limit: MAX_STATES,
+                            });
                         }
                         ids.insert(next_set.clone(), id as StateId);
                         sets.push(next_set.clone());
@@ -141,10 +166,16 @@ impl Automaton {
         let states = sets
             .iter()
             .map(|set| {
-                let mut info =
-                    StateInfo { rule: NO_RULE, record: false, dead: set.is_empty(), drops_child: false };
+                let mut info = StateInfo {
+                    rule: NO_RULE,
+                    record: false,
+                    dead: set.is_empty(),
+                    drops_child: false,
+                };
                 for &p in set {
-                    let Some(pos) = positions.get(p as usize) else { continue };
+                    let Some(pos) = positions.get(p as usize) else {
+                        continue;
+                    };
                     if pos.step == pos.selector.steps.len() {
                         match pos.target {
                             Target::Rule(r) => info.rule = info.rule.min(r),
@@ -155,15 +186,30 @@ impl Automaton {
                 info
             })
             .collect();
-        Ok(Automaton { symbols, names, width, table, states })
+        let lengths = names.iter().fold(0u64, |m, n| m | length_bit(n.len()));
+        let small = names.len() <= SMALL_ALPHABET;
+        Ok(Automaton {
+            symbols,
+            lengths,
+            small,
+            names,
+            width,
+            table,
+            states,
+        })
     }
 
     /// Marks the states with a child whose rule satisfies `is_drop`.
     pub(crate) fn mark_drops(&mut self, is_drop: impl Fn(u32) -> bool) {
         for s in 0..self.states.len() {
-            let row = self.table.get(s * self.width..(s + 1) * self.width).unwrap_or(&[]);
+            let row = self
+                .table
+                .get(s * self.width..(s + 1) * self.width)
+                .unwrap_or(&[]);
             let drops = row.iter().any(|&t| {
-                self.states.get(t as usize).is_some_and(|i| i.rule != NO_RULE && is_drop(i.rule))
+                self.states
+                    .get(t as usize)
+                    .is_some_and(|i| i.rule != NO_RULE && is_drop(i.rule))
             });
             if let Some(info) = self.states.get_mut(s) {
                 info.drops_child = drops;
@@ -185,20 +231,37 @@ impl Automaton {
     /// The symbol of a decoded key.
     #[inline]
     pub(crate) fn symbol(&self, key: &[u8]) -> u32 {
+        if self.lengths & length_bit(key.len()) == 0 {
+            return OTHER_KEY;
+        }
+        if self.small {
+            let found = self.names.iter().position(|n| n.as_bytes() == key);
+            return found.map_or(OTHER_KEY, |i| i as u32);
+        }
         self.symbols.get(key).copied().unwrap_or(OTHER_KEY)
     }
 
     /// The state of a member with key symbol `symbol` of a node in state `s`.
     #[inline]
     pub(crate) fn member(&self, s: StateId, symbol: u32) -> StateId {
-        let column = if symbol == OTHER_KEY { self.width - 2 } else { symbol as usize };
-        self.table.get(s as usize * self.width + column).copied().unwrap_or(DEAD)
+        let column = if symbol == OTHER_KEY {
+            self.width - 2
+        } else {
+            symbol as usize
+        };
+        self.table
+            .get(s as usize * self.width + column)
+            .copied()
+            .unwrap_or(DEAD)
     }
 
     /// The state of an element of an array in state `s`.
     #[inline]
     pub(crate) fn element(&self, s: StateId) -> StateId {
-        self.table.get(s as usize * self.width + self.width - 1).copied().unwrap_or(DEAD)
+        self.table
+            .get(s as usize * self.width + self.width - 1)
+            .copied()
+            .unwrap_or(DEAD)
     }
 
     /// The name of a symbol, for error paths (`*` for keys the selectors do not name).
@@ -230,7 +293,11 @@ mod tests {
     fn rule_at(a: &Automaton, path: &[&str]) -> Option<u32> {
         let mut s = ROOT;
         for k in path {
-            s = if *k == "#" { a.element(s) } else { a.member(s, a.symbol(k.as_bytes())) };
+            s = if *k == "#" {
+                a.element(s)
+            } else {
+                a.member(s, a.symbol(k.as_bytes()))
+            };
         }
         let r = a.info(s).rule;
         (r != NO_RULE).then_some(r)
@@ -259,6 +326,28 @@ mod tests {
         let s = b.member(ROOT, b.symbol(b"other"));
         assert!(b.info(s).dead);
         assert!(!b.info(ROOT).dead);
+    }
+
+    #[test]
+    fn symbols_agree_for_small_and_large_alphabets() {
+        let names: Vec<String> = (0..40)
+            .map(|i| format!("$..{}", ["k", "longer_key_", "张"][i % 3].repeat(1 + i / 3)))
+            .collect();
+        for n in [3, 40] {
+            let refs: Vec<&str> = names.iter().take(n).map(String::as_str).collect();
+            let a = compile(&refs);
+            assert_eq!(a.small, n <= SMALL_ALPHABET);
+            for (i, sel) in refs.iter().enumerate() {
+                let key = sel.trim_start_matches("$..");
+                assert_eq!(a.symbol(key.as_bytes()), i as u32, "{key}");
+                let mut other = key.as_bytes().to_vec();
+                other.push(b'!');
+                assert_eq!(a.symbol(&other), OTHER_KEY);
+                other.insert(0, b'!');
+                other.pop();
+                assert_eq!(a.symbol(&other), OTHER_KEY);
+            }
+        }
     }
 
     #[test]

@@ -19,11 +19,12 @@ use memchr::{memchr, memchr3};
 use crate::automaton::{Automaton, OTHER_KEY, ROOT};
 use crate::cursor::Cursor;
 use crate::detect::Detection;
-use crate::error::{Location, MaskError, SyntaxKind};
+use crate::error::{Fail, Location, MaskError, SyntaxKind};
 use crate::operator::Operator;
 use crate::output::Output;
 use crate::plan::Plan;
 use crate::stats::Stats;
+use crate::utf8::Utf8Stream;
 use crate::value::{self, Rendered, Scalar};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +83,7 @@ pub(crate) struct CsvMasker {
     /// The previous chunk ended with `\r`.
     last_cr: bool,
     cur: Cursor,
+    utf8: Utf8Stream,
     decoded: String,
     text: String,
     rendered: Vec<u8>,
@@ -103,6 +105,7 @@ impl CsvMasker {
             escaped: false,
             last_cr: false,
             cur: Cursor::default(),
+            utf8: Utf8Stream::default(),
             decoded: String::new(),
             text: String::new(),
             rendered: Vec::new(),
@@ -117,7 +120,11 @@ impl CsvMasker {
     pub(crate) fn path(&self, automaton: &Automaton) -> String {
         let column = self.columns.get(self.col).map_or(OTHER_KEY, |c| c.symbol);
         if self.header_done {
-            format!("$[{}].{}", self.row.saturating_sub(1), automaton.name(column))
+            format!(
+                "$[{}].{}",
+                self.row.saturating_sub(1),
+                automaton.name(column)
+            )
         } else {
             format!("header, column {}", self.col + 1)
         }
@@ -130,8 +137,24 @@ impl CsvMasker {
         out: &mut O,
         stats: &mut Stats,
         limit: Option<u64>,
-    ) -> Result<(), MaskError> {
-        self.cur.clean = 0;
+    ) -> Result<(), Fail> {
+        self.cur.start_chunk();
+        let checked = self.utf8.check(chunk, self.cur.consumed);
+        let end = match checked {
+            Ok(()) => chunk.len(),
+            Err(bad) if bad.offset < self.cur.consumed => {
+                return Err(Box::new(MaskError::Syntax {
+                    kind: SyntaxKind::InvalidUtf8,
+                    at: Location {
+                        offset: bad.offset,
+                        path: String::new(),
+                    },
+                }));
+            }
+            Err(bad) => bad.valid_end,
+        };
+        // Lex up to the first invalid UTF-8 byte, so errors come in input order.
+        let chunk = chunk.get(..end).unwrap_or_default();
         let mut i = 0;
         while let Some(&b) = chunk.get(i) {
             match self.lex {
@@ -143,10 +166,10 @@ impl CsvMasker {
                     if self.header_done {
                         if limit.is_some_and(|l| stats.records >= l) {
                             self.cur.flush(chunk, i, out);
-                            return Err(MaskError::RecordLimit {
+                            return Err(Box::new(MaskError::RecordLimit {
                                 limit: limit.unwrap_or(0),
                                 at: self.location(i),
-                            });
+                            }));
                         }
                         stats.records += 1;
                         self.row += 1;
@@ -214,11 +237,16 @@ impl CsvMasker {
                 }
             }
         }
+        if checked.is_err() {
+            return Err(self.syntax(SyntaxKind::InvalidUtf8, end));
+        }
         if let Some(&last) = chunk.last() {
             self.last_cr = last == b'\r';
         }
         let limit = plan.limits.max_value_len;
-        self.cur.end_chunk(chunk, out, limit).map_err(|_| self.too_long(plan))
+        self.cur
+            .end_chunk(chunk, out, limit)
+            .map_err(|_| self.too_long(plan))
     }
 
     pub(crate) fn finish<O: Output>(
@@ -226,8 +254,17 @@ impl CsvMasker {
         plan: &Plan,
         out: &mut O,
         stats: &mut Stats,
-    ) -> Result<(), MaskError> {
-        self.cur.clean = 0;
+    ) -> Result<(), Fail> {
+        self.cur.start_chunk();
+        if let Some(carried) = self.utf8.pending() {
+            return Err(Box::new(MaskError::Syntax {
+                kind: SyntaxKind::InvalidUtf8,
+                at: Location {
+                    offset: self.cur.consumed - carried as u64,
+                    path: String::new(),
+                },
+            }));
+        }
         match self.lex {
             Lex::RowStart | Lex::CrAfterQuote => Ok(()),
             Lex::Quoted => Err(self.syntax(SyntaxKind::Truncated, 0)),
@@ -236,9 +273,7 @@ impl CsvMasker {
                 self.begin_field(plan, &[], 0, out, stats)?;
                 self.end_field(plan, &[], 0, true, out, stats)
             }
-            Lex::Unquoted | Lex::QuoteInQuoted => {
-                self.end_field(plan, &[], 0, true, out, stats)
-            }
+            Lex::Unquoted | Lex::QuoteInQuoted => self.end_field(plan, &[], 0, true, out, stats),
         }
     }
 
@@ -249,7 +284,7 @@ impl CsvMasker {
         i: usize,
         out: &mut O,
         stats: &mut Stats,
-    ) -> Result<(), MaskError> {
+    ) -> Result<(), Fail> {
         self.quoted = false;
         self.escaped = false;
         self.field = if !self.header_done {
@@ -275,7 +310,7 @@ impl CsvMasker {
         match self.field {
             Field::Dropped => {
                 if self.cur.holding {
-                    self.cur.discard(i);
+                    self.cur.discard(chunk, i, out);
                 } else {
                     self.cur.flush(chunk, i, out);
                 }
@@ -284,18 +319,18 @@ impl CsvMasker {
             // A header field may be dropped: the separator before it stays held.
             Field::Header if self.cur.holding => self.cur.token_off = self.cur.region_len(i),
             Field::Header | Field::Mask(_) | Field::Detect => {
-                self.release_sep(out);
-                self.cur.hold_begin(chunk, i, out);
+                self.release_sep(chunk, out);
+                self.cur.hold_begin(i);
             }
-            Field::Pass => self.release_sep(out),
+            Field::Pass => self.release_sep(chunk, out),
         }
         Ok(())
     }
 
     /// Writes a held separator before a field that stays.
-    fn release_sep<O: Output>(&mut self, out: &mut O) {
+    fn release_sep<O: Output>(&mut self, chunk: &[u8], out: &mut O) {
         if self.cur.holding {
-            self.cur.release(out, !self.row_emitted);
+            self.cur.release(chunk, out, !self.row_emitted);
         }
     }
 
@@ -309,7 +344,7 @@ impl CsvMasker {
         row_end: bool,
         out: &mut O,
         stats: &mut Stats,
-    ) -> Result<(), MaskError> {
+    ) -> Result<(), Fail> {
         match self.field {
             Field::Pass => self.row_emitted = true,
             Field::Dropped => {
@@ -324,7 +359,9 @@ impl CsvMasker {
                     out.emit(b"\r");
                 }
             }
-            Field::Header | Field::Mask(_) | Field::Detect => self.decide(plan, chunk, end, row_end, out, stats)?,
+            Field::Header | Field::Mask(_) | Field::Detect => {
+                self.decide(plan, chunk, end, row_end, out, stats)?
+            }
         }
         self.col += 1;
         if row_end {
@@ -334,7 +371,7 @@ impl CsvMasker {
             self.lex = Lex::FieldStart;
             // Any header field may be dropped, and later ones only where columns are.
             if self.has_drops || !self.header_done {
-                self.cur.hold_begin(chunk, end, out);
+                self.cur.hold_begin(end);
                 self.cur.region_sep = true;
             }
         }
@@ -350,35 +387,44 @@ impl CsvMasker {
         row_end: bool,
         out: &mut O,
         stats: &mut Stats,
-    ) -> Result<(), MaskError> {
-        let at = self.cur.token(chunk, end, plan.limits.max_value_len).map_err(|_| self.too_long(plan))?;
+    ) -> Result<(), Fail> {
+        let at = self
+            .cur
+            .token(chunk, end, plan.limits.max_value_len)
+            .map_err(|_| self.too_long(plan))?;
         let raw = self.cur.token_bytes(chunk, at, end);
         // A `\r` before the row's `\n` belongs to the line ending: it stays.
         let keep_cr = !self.quoted && row_end && raw.ends_with(b"\r");
         let mut content = raw;
         if self.quoted {
-            content = content.get(1..content.len().saturating_sub(1)).unwrap_or_default();
+            content = content
+                .get(1..content.len().saturating_sub(1))
+                .unwrap_or_default();
         } else if row_end {
             content = content.strip_suffix(b"\r").unwrap_or(content);
         }
         let text = if self.escaped {
             self.decoded.clear();
-            let s = std::str::from_utf8(content).map_err(|_| self.syntax(SyntaxKind::InvalidUtf8, end))?;
+            let s = simdutf8::basic::from_utf8(content)
+                .map_err(|_| self.syntax(SyntaxKind::InvalidUtf8, end))?;
             self.decoded.push_str(&s.replace("\"\"", "\""));
             self.decoded.as_str()
         } else {
-            std::str::from_utf8(content).map_err(|_| self.syntax(SyntaxKind::InvalidUtf8, end))?
+            simdutf8::basic::from_utf8(content)
+                .map_err(|_| self.syntax(SyntaxKind::InvalidUtf8, end))?
         };
         let rendered = match self.field {
             Field::Header => {
                 let symbol = plan.automaton.symbol(text.as_bytes());
                 let state = plan.automaton.member(plan.automaton.element(ROOT), symbol);
                 let rule = plan.automaton.info(state).rule;
-                let drop = plan.rule(rule).is_some_and(|r| r.operator == Operator::Drop);
+                let drop = plan
+                    .rule(rule)
+                    .is_some_and(|r| r.operator == Operator::Drop);
                 self.has_drops |= drop;
                 self.columns.push(Column { rule, symbol });
                 if drop {
-                    self.cur.discard(end);
+                    self.cur.discard(chunk, end, out);
                     if keep_cr {
                         out.emit(b"\r");
                     }
@@ -399,7 +445,7 @@ impl CsvMasker {
         let first = !self.row_emitted;
         self.row_emitted = true;
         match rendered {
-            Rendered::Unchanged => self.cur.release(out, first),
+            Rendered::Unchanged => self.cur.release(chunk, out, first),
             Rendered::Null | Rendered::Text => {
                 self.rendered.clear();
                 if rendered == Rendered::Text {
@@ -408,7 +454,7 @@ impl CsvMasker {
                 if keep_cr {
                     self.rendered.push(b'\r');
                 }
-                self.cur.discard(end);
+                self.cur.discard(chunk, end, out);
                 out.emit(&self.rendered);
             }
         }
@@ -416,18 +462,27 @@ impl CsvMasker {
     }
 
     fn location(&self, pos: usize) -> Location {
-        Location { offset: self.cur.consumed + pos as u64, path: String::new() }
-    }
-
-    fn syntax(&self, kind: SyntaxKind, pos: usize) -> MaskError {
-        MaskError::Syntax { kind, at: self.location(pos) }
-    }
-
-    fn too_long(&self, plan: &Plan) -> MaskError {
-        MaskError::ValueTooLong {
-            limit: plan.limits.max_value_len,
-            at: Location { offset: self.cur.region_at, path: String::new() },
+        Location {
+            offset: self.cur.consumed + pos as u64,
+            path: String::new(),
         }
+    }
+
+    fn syntax(&self, kind: SyntaxKind, pos: usize) -> Fail {
+        Box::new(MaskError::Syntax {
+            kind,
+            at: self.location(pos),
+        })
+    }
+
+    fn too_long(&self, plan: &Plan) -> Fail {
+        Box::new(MaskError::ValueTooLong {
+            limit: plan.limits.max_value_len,
+            at: Location {
+                offset: self.cur.region_at,
+                path: String::new(),
+            },
+        })
     }
 }
 
@@ -451,7 +506,9 @@ fn encode(s: &str, out: &mut Vec<u8>) {
 #[cfg(test)]
 fn column_rule(plan: &Plan, name: &str) -> u32 {
     let symbol = plan.automaton.symbol(name.as_bytes());
-    plan.automaton.info(plan.automaton.member(plan.automaton.element(ROOT), symbol)).rule
+    plan.automaton
+        .info(plan.automaton.member(plan.automaton.element(ROOT), symbol))
+        .rule
 }
 
 #[cfg(test)]
@@ -463,14 +520,12 @@ mod tests {
     #[test]
     fn columns_are_matched_by_descendant_and_row_selectors() {
         let spec = PlanSpec {
-            fields: vec![
-                FieldRule {
-                    name: "phone".into(),
-                    selectors: vec!["$..phone".into(), "$[*].mobile".into()],
-                    pii: PiiType::CnMobile,
-                    operator: Operator::Keep,
-                },
-            ],
+            fields: vec![FieldRule {
+                name: "phone".into(),
+                selectors: vec!["$..phone".into(), "$[*].mobile".into()],
+                pii: PiiType::CnMobile,
+                operator: Operator::Keep,
+            }],
             ..Default::default()
         };
         let plan = Plan::compile(&spec, Secrets::new()).unwrap();

@@ -19,6 +19,11 @@ pub(crate) struct Cursor {
     pub(crate) holding: bool,
     /// The part of the held region that came from earlier chunks.
     pub(crate) held: Vec<u8>,
+    /// Where the held region starts in the current chunk. The region is
+    /// `held ++ chunk[region_start..]`; bytes between `clean` and `region_start` are
+    /// unchanged and written lazily, so a region released unchanged (a key, most
+    /// values) costs no extra write.
+    region_start: usize,
     /// The held region starts with a separator that goes if nothing precedes it.
     pub(crate) region_sep: bool,
     /// Absolute offset where the held region starts (for errors).
@@ -36,7 +41,15 @@ pub(crate) struct Cursor {
 pub(crate) struct TooLong;
 
 impl Cursor {
-    /// Writes the pending unchanged bytes up to `pos` (or discards them while suppressing).
+    /// Prepares for the next chunk.
+    #[inline]
+    pub(crate) fn start_chunk(&mut self) {
+        self.clean = 0;
+        self.region_start = 0;
+    }
+
+    /// Writes the pending unchanged bytes up to `pos` (or discards them while
+    /// suppressing). Does nothing while a region is held.
     #[inline]
     pub(crate) fn flush<O: Output>(&mut self, chunk: &[u8], pos: usize, out: &mut O) {
         if self.holding {
@@ -50,9 +63,9 @@ impl Cursor {
 
     /// Starts holding at `pos`; the token starts there too.
     #[inline]
-    pub(crate) fn hold_begin<O: Output>(&mut self, chunk: &[u8], pos: usize, out: &mut O) {
-        self.flush(chunk, pos, out);
+    pub(crate) fn hold_begin(&mut self, pos: usize) {
         self.holding = true;
+        self.region_start = pos;
         self.region_sep = false;
         self.token_off = 0;
         self.region_at = self.consumed + pos as u64;
@@ -61,27 +74,37 @@ impl Cursor {
     /// Length of the held region if it ended at `pos`.
     #[inline]
     pub(crate) fn region_len(&self, pos: usize) -> usize {
-        self.held.len() + pos.saturating_sub(self.clean)
+        self.held.len() + pos.saturating_sub(self.region_start)
     }
 
-    /// Writes the held region unchanged, without its leading separator if `drop_sep`,
-    /// and stops holding.
+    /// Writes the unchanged bytes before the held region.
     #[inline]
-    pub(crate) fn release<O: Output>(&mut self, out: &mut O, drop_sep: bool) {
-        let skip = usize::from(self.region_sep && drop_sep);
-        if self.held.is_empty() {
-            self.clean += skip;
-        } else {
-            out.emit(self.held.get(skip..).unwrap_or_default());
+    fn flush_before_region<O: Output>(&mut self, chunk: &[u8], out: &mut O) {
+        if self.held.is_empty() && !self.suppress {
+            out.pass(chunk, self.clean..self.region_start);
+        }
+    }
+
+    /// Lets the held region through unchanged, without its leading separator if
+    /// `drop_sep`, and stops holding.
+    #[inline]
+    pub(crate) fn release<O: Output>(&mut self, chunk: &[u8], out: &mut O, drop_sep: bool) {
+        let skip = self.region_sep && drop_sep;
+        if !self.held.is_empty() {
+            out.emit(self.held.get(usize::from(skip)..).unwrap_or_default());
             self.held.clear();
+        } else if skip {
+            self.flush_before_region(chunk, out);
+            self.clean = self.region_start + 1;
         }
         self.holding = false;
         self.region_sep = false;
     }
 
-    /// Drops the held region; output resumes at `pos`.
+    /// Drops the held region; unchanged output resumes at `pos`.
     #[inline]
-    pub(crate) fn discard(&mut self, pos: usize) {
+    pub(crate) fn discard<O: Output>(&mut self, chunk: &[u8], pos: usize, out: &mut O) {
+        self.flush_before_region(chunk, out);
         self.held.clear();
         self.holding = false;
         self.region_sep = false;
@@ -101,9 +124,11 @@ impl Cursor {
             return Err(TooLong);
         }
         if self.held.is_empty() {
-            Ok((self.clean + self.token_off, false))
+            Ok((self.region_start + self.token_off, false))
         } else {
-            self.held.extend_from_slice(chunk.get(self.clean..end).unwrap_or_default());
+            self.held
+                .extend_from_slice(chunk.get(self.region_start..end).unwrap_or_default());
+            self.region_start = end;
             self.clean = end;
             Ok((self.token_off, true))
         }
@@ -111,12 +136,21 @@ impl Cursor {
 
     /// The bytes of the token located by [`Cursor::token`].
     #[inline]
-    pub(crate) fn token_bytes<'a>(&'a self, chunk: &'a [u8], at: (usize, bool), end: usize) -> &'a [u8] {
-        let bytes = if at.1 { self.held.get(at.0..) } else { chunk.get(at.0..end) };
+    pub(crate) fn token_bytes<'a>(
+        &'a self,
+        chunk: &'a [u8],
+        at: (usize, bool),
+        end: usize,
+    ) -> &'a [u8] {
+        let bytes = if at.1 {
+            self.held.get(at.0..)
+        } else {
+            chunk.get(at.0..end)
+        };
         bytes.unwrap_or_default()
     }
 
-    /// Ends the chunk: passes pending bytes, or keeps the held region for the next one.
+    /// Ends the chunk: passes pending bytes, and keeps the held region for the next one.
     #[inline]
     pub(crate) fn end_chunk<O: Output>(
         &mut self,
@@ -128,7 +162,10 @@ impl Cursor {
             if self.region_len(chunk.len()) > limit {
                 return Err(TooLong);
             }
-            self.held.extend_from_slice(chunk.get(self.clean..).unwrap_or_default());
+            self.flush_before_region(chunk, out);
+            self.held
+                .extend_from_slice(chunk.get(self.region_start..).unwrap_or_default());
+            self.region_start = chunk.len();
             self.clean = chunk.len();
         } else {
             self.flush(chunk, chunk.len(), out);

@@ -8,6 +8,9 @@
 
 use std::fmt;
 
+/// The lexers' error: boxed so the hot paths return a word-sized `Result`.
+pub(crate) type Fail = Box<MaskError>;
+
 /// Why a selector did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("selector: expected {expected} at character {offset}")]
@@ -63,7 +66,9 @@ impl SyntaxKind {
             SyntaxKind::UnexpectedByte(expected) => expected,
             SyntaxKind::InvalidUtf8 => "valid UTF-8 in a string",
             SyntaxKind::ControlCharacter => "no raw control character in a string",
-            SyntaxKind::InvalidEscape => "a valid escape (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)",
+            SyntaxKind::InvalidEscape => {
+                "a valid escape (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)"
+            }
             SyntaxKind::InvalidNumber => "a valid number",
             SyntaxKind::TrailingData => "the end of the document",
             SyntaxKind::Truncated => "more input (the document is incomplete)",
@@ -141,7 +146,9 @@ pub enum MaskError {
         operator: &'static str,
     },
     /// The plan's selectors need more automaton states than the engine allows.
-    #[error("the plan's selectors are too complex ({states} automaton states; the limit is {limit})")]
+    #[error(
+        "the plan's selectors are too complex ({states} automaton states; the limit is {limit})"
+    )]
     TooComplex {
         /// States needed so far.
         states: usize,

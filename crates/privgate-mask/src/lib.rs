@@ -2,7 +2,12 @@
 #![warn(missing_docs)]
 #![cfg_attr(
     not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
 )]
 
 mod automaton;
@@ -20,6 +25,7 @@ mod plan;
 pub mod reference;
 mod selector;
 mod stats;
+mod utf8;
 mod value;
 
 pub use error::{Location, MaskError, SelectorError, SyntaxKind};

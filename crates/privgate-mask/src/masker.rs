@@ -73,7 +73,13 @@ impl Masker {
             Format::Ndjson => Inner::Json(JsonMasker::new(true)),
             Format::Csv => Inner::Csv(CsvMasker::new()),
         };
-        Masker { plan, inner, stats: Stats::default(), record_limit: None, spent: false }
+        Masker {
+            plan,
+            inner,
+            stats: Stats::default(),
+            record_limit: None,
+            spent: false,
+        }
     }
 
     /// Stops the body before the record that would exceed `limit` records: the output
@@ -87,15 +93,30 @@ impl Masker {
         if self.spent {
             return Err(MaskError::Finished);
         }
-        let mut counted = Counted { inner: out, bytes: 0 };
+        let mut counted = Counted {
+            inner: out,
+            bytes: 0,
+        };
         let plan = &*self.plan;
         let result = match &mut self.inner {
-            Inner::Json(j) => j.feed(plan, chunk, &mut counted, &mut self.stats, self.record_limit),
-            Inner::Csv(c) => c.feed(plan, chunk, &mut counted, &mut self.stats, self.record_limit),
+            Inner::Json(j) => j.feed(
+                plan,
+                chunk,
+                &mut counted,
+                &mut self.stats,
+                self.record_limit,
+            ),
+            Inner::Csv(c) => c.feed(
+                plan,
+                chunk,
+                &mut counted,
+                &mut self.stats,
+                self.record_limit,
+            ),
         };
         self.stats.bytes_in += chunk.len() as u64;
         self.stats.bytes_out += counted.bytes;
-        result.map_err(|e| self.fail(e))
+        result.map_err(|e| self.fail(*e))
     }
 
     /// Checks the body is complete and writes what was still held.
@@ -103,7 +124,10 @@ impl Masker {
         if self.spent {
             return Err(MaskError::Finished);
         }
-        let mut counted = Counted { inner: out, bytes: 0 };
+        let mut counted = Counted {
+            inner: out,
+            bytes: 0,
+        };
         let plan = &*self.plan;
         let result = match &mut self.inner {
             Inner::Json(j) => j.finish(plan, &mut counted, &mut self.stats),
@@ -111,7 +135,7 @@ impl Masker {
         };
         self.stats.bytes_out += counted.bytes;
         self.spent = true;
-        result.map_err(|e| self.fail(e))
+        result.map_err(|e| self.fail(*e))
     }
 
     /// What has been done so far.

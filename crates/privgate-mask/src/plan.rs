@@ -50,7 +50,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_value_len: 1 << 20, max_depth: 128 }
+        Limits {
+            max_value_len: 1 << 20,
+            max_depth: 128,
+        }
     }
 }
 
@@ -102,11 +105,16 @@ impl Plan {
         for (i, field) in spec.fields.iter().enumerate() {
             check_keys(&field.name, &field.operator, &secrets)?;
             for s in &field.selectors {
-                let sel = Selector::parse(s)
-                    .map_err(|source| MaskError::Selector { field: field.name.clone(), source })?;
+                let sel = Selector::parse(s).map_err(|source| MaskError::Selector {
+                    field: field.name.clone(),
+                    source,
+                })?;
                 selectors.push((sel, Target::Rule(i as u32)));
             }
-            rules.push(Rule { pii: field.pii, operator: field.operator.clone() });
+            rules.push(Rule {
+                pii: field.pii,
+                operator: field.operator.clone(),
+            });
         }
         let field_selectors = selectors
             .iter()
@@ -115,20 +123,27 @@ impl Plan {
                 Target::Record => None,
             })
             .collect();
-        let records = spec.records.as_deref().unwrap_or("$[*]");
-        let sel = Selector::parse(records)
-            .map_err(|source| MaskError::Selector { field: "records".into(), source })?;
-        selectors.push((sel, Target::Record));
+        if let Some(records) = &spec.records {
+            let sel = Selector::parse(records).map_err(|source| MaskError::Selector {
+                field: "records".into(),
+                source,
+            })?;
+            selectors.push((sel, Target::Record));
+        }
 
         let mut automaton = Automaton::compile(&selectors)?;
         automaton.mark_drops(|r| {
-            rules.get(r as usize).is_some_and(|rule| rule.operator == Operator::Drop)
+            rules
+                .get(r as usize)
+                .is_some_and(|rule| rule.operator == Operator::Drop)
         });
 
         let detectors = match &spec.detect {
             Some(d) if !d.types.is_empty() => {
                 if matches!(d.operator, Operator::Null | Operator::Drop) {
-                    return Err(MaskError::DetectOperator { operator: d.operator.kind().as_str() });
+                    return Err(MaskError::DetectOperator {
+                        operator: d.operator.kind().as_str(),
+                    });
                 }
                 check_keys("unknown_fields", &d.operator, &secrets)?;
                 let set = d.types.iter().fold(DetectorSet::empty(), |s, t| s.with(*t));
@@ -170,7 +185,10 @@ fn check_keys(field: &str, op: &Operator, secrets: &Secrets) -> Result<(), MaskE
         _ => false,
     };
     if missing {
-        return Err(MaskError::MissingKey { field: field.to_owned(), operator: op.kind().as_str() });
+        return Err(MaskError::MissingKey {
+            field: field.to_owned(),
+            operator: op.kind().as_str(),
+        });
     }
     Ok(())
 }

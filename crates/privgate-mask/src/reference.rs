@@ -23,7 +23,12 @@ enum Label {
 
 /// Masks a parsed document in place and returns what was done.
 pub fn mask_value(plan: &Plan, value: &mut Value) -> Stats {
-    let mut walk = Walk { plan, path: Vec::new(), stats: Stats::default(), text: String::new() };
+    let mut walk = Walk {
+        plan,
+        path: Vec::new(),
+        stats: Stats::default(),
+        text: String::new(),
+    };
     if walk.visit(value, None) {
         // `drop` on the root leaves nothing to drop from: the document becomes null.
         *value = Value::Null;
@@ -94,7 +99,9 @@ impl Walk<'_> {
                 let keys: Vec<String> = map.keys().cloned().collect();
                 for k in keys {
                     self.path.push(Label::Key(k.clone()));
-                    let remove = map.get_mut(&k).is_some_and(|child| self.visit(child, effective));
+                    let remove = map
+                        .get_mut(&k)
+                        .is_some_and(|child| self.visit(child, effective));
                     self.path.pop();
                     if remove {
                         map.shift_remove(&k);
@@ -134,7 +141,13 @@ impl Walk<'_> {
             }
             None if kind != Scalar::Bool => {
                 let mut detections = Vec::new();
-                value::detect(self.plan, text, &mut self.stats, &mut self.text, &mut detections)
+                value::detect(
+                    self.plan,
+                    text,
+                    &mut self.stats,
+                    &mut self.text,
+                    &mut detections,
+                )
             }
             None => Rendered::Unchanged,
         };
@@ -149,7 +162,9 @@ impl Walk<'_> {
 /// Whether `steps` match exactly `path`, tried naively (exponential in the number of
 /// `..` steps, which is fine for an oracle).
 fn matches(steps: &[Step], path: &[Label]) -> bool {
-    let Some((step, rest)) = steps.split_first() else { return path.is_empty() };
+    let Some((step, rest)) = steps.split_first() else {
+        return path.is_empty();
+    };
     let test = |label: &Label| match (&step.test, label) {
         (Test::Any, _) => true,
         (Test::Name(n), Label::Key(k)) => **n == **k,
@@ -160,6 +175,7 @@ fn matches(steps: &[Step], path: &[Label]) -> bool {
             path.get(k).is_some_and(test) && matches(rest, path.get(k + 1..).unwrap_or_default())
         })
     } else {
-        path.split_first().is_some_and(|(label, tail)| test(label) && matches(rest, tail))
+        path.split_first()
+            .is_some_and(|(label, tail)| test(label) && matches(rest, tail))
     }
 }

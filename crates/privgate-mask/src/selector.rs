@@ -93,7 +93,10 @@ impl Selector {
             steps.push(Step { descendant, test });
             rest = after;
         }
-        Ok(Selector { source: source.into(), steps })
+        Ok(Selector {
+            source: source.into(),
+            steps,
+        })
     }
 
     /// The text the selector was parsed from.
@@ -183,7 +186,10 @@ mod tests {
         assert_eq!(steps("$.*"), vec![(false, None)]);
         assert_eq!(steps("$..*"), vec![(true, None)]);
         assert_eq!(steps("$..[*]"), vec![(true, None)]);
-        assert_eq!(steps("$['patient name']"), vec![(false, Some("patient name".into()))]);
+        assert_eq!(
+            steps("$['patient name']"),
+            vec![(false, Some("patient name".into()))]
+        );
         assert_eq!(steps("$..[\"a'b\"]"), vec![(true, Some("a'b".into()))]);
         assert_eq!(steps("$['it\\'s']"), vec![(false, Some("it's".into()))]);
         assert_eq!(steps("$.姓名"), vec![(false, Some("姓名".into()))]);

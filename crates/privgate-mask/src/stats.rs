@@ -34,7 +34,11 @@ impl Default for Stats {
 impl Stats {
     /// Values of type `pii` that operator `op` was applied to (`keep`: served as is).
     pub fn masked(&self, pii: PiiType, op: OpKind) -> u64 {
-        self.masked.get(pii.index()).and_then(|row| row.get(op.index())).copied().unwrap_or(0)
+        self.masked
+            .get(pii.index())
+            .and_then(|row| row.get(op.index()))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Findings of detector `pii` in unclassified values.
@@ -67,7 +71,11 @@ impl Stats {
 
     #[inline]
     pub(crate) fn count_masked(&mut self, pii: PiiType, op: OpKind) {
-        if let Some(c) = self.masked.get_mut(pii.index()).and_then(|row| row.get_mut(op.index())) {
+        if let Some(c) = self
+            .masked
+            .get_mut(pii.index())
+            .and_then(|row| row.get_mut(op.index()))
+        {
             *c += 1;
         }
     }

@@ -11,7 +11,8 @@
 //! - booleans: `partial` and `generalize` redact (there is no part to keep), `hash` and
 //!   `tokenize` work on `true` / `false`;
 //! - `null` stays `null` (there is nothing to hide) unless the rule is `drop`;
-//! - `null` (the operator) gives JSON `null` / an empty CSV field.
+//! - `null` (the operator) gives JSON `null` / an empty CSV field;
+//! - an empty string stays empty under every operator but `null` and `drop`.
 
 use crate::detect::Detection;
 use crate::operator::{mask_text, Operator, Redact};
@@ -38,10 +39,19 @@ pub(crate) enum Rendered {
 }
 
 /// Applies a field rule to a value, leaving any new text in `text`.
-pub(crate) fn mask(plan: &Plan, rule: &Rule, kind: Scalar, value: &str, text: &mut String) -> Rendered {
+pub(crate) fn mask(
+    plan: &Plan,
+    rule: &Rule,
+    kind: Scalar,
+    value: &str,
+    text: &mut String,
+) -> Rendered {
     let op = match (&rule.operator, kind) {
         (Operator::Keep, _) => return Rendered::Unchanged,
         (Operator::Null | Operator::Drop, _) => return Rendered::Null,
+        // An empty value holds nothing to hide; a pseudonym of it would link unrelated
+        // records and a redaction would invent content.
+        (_, Scalar::Str) if value.is_empty() => return Rendered::Unchanged,
         (Operator::Partial(_) | Operator::Generalize(_), Scalar::Bool) => {
             &Operator::Redact(Redact::default())
         }
@@ -60,7 +70,9 @@ pub(crate) fn detect(
     text: &mut String,
     detections: &mut Vec<Detection>,
 ) -> Rendered {
-    let Some((detectors, op)) = &plan.detectors else { return Rendered::Unchanged };
+    let Some((detectors, op)) = &plan.detectors else {
+        return Rendered::Unchanged;
+    };
     if !detectors.may_contain(value.as_bytes()) {
         return Rendered::Unchanged;
     }

@@ -20,7 +20,10 @@ fn clinic() -> std::sync::Arc<privgate_mask::Plan> {
 #[test]
 fn unmasked_csv_is_byte_for_byte() {
     let doc = "a,b,c\r\n1,\"x, \"\"y\"\"\nz\",3\r\n,,\r\n";
-    assert_eq!(s(mask_all_ways(&clinic(), Format::Csv, doc.as_bytes()).unwrap()), doc);
+    assert_eq!(
+        s(mask_all_ways(&clinic(), Format::Csv, doc.as_bytes()).unwrap()),
+        doc
+    );
 }
 
 #[test]
@@ -37,20 +40,35 @@ fn masks_columns_by_name_quotes_when_needed_and_drops_columns() {
 
 #[test]
 fn dropping_the_last_column_keeps_crlf_and_dropping_a_middle_one_keeps_commas() {
-    let p = plan(vec![field("secret", &["$..secret"], PiiType::Generic, Operator::Drop)]);
+    let p = plan(vec![field(
+        "secret",
+        &["$..secret"],
+        PiiType::Generic,
+        Operator::Drop,
+    )]);
     let doc = "a,secret\r\n1,x\r\n2,\"y\"\r\n";
-    assert_eq!(s(mask_all_ways(&p, Format::Csv, doc.as_bytes()).unwrap()), "a\r\n1\r\n2\r\n");
+    assert_eq!(
+        s(mask_all_ways(&p, Format::Csv, doc.as_bytes()).unwrap()),
+        "a\r\n1\r\n2\r\n"
+    );
     let doc = "a,secret,b\n1,x,2\n3,\"y,z\",4\n";
-    assert_eq!(s(mask_all_ways(&p, Format::Csv, doc.as_bytes()).unwrap()), "a,b\n1,2\n3,4\n");
+    assert_eq!(
+        s(mask_all_ways(&p, Format::Csv, doc.as_bytes()).unwrap()),
+        "a,b\n1,2\n3,4\n"
+    );
     let doc = "secret,a\nx,1";
-    assert_eq!(s(mask_all_ways(&p, Format::Csv, doc.as_bytes()).unwrap()), "a\n1");
+    assert_eq!(
+        s(mask_all_ways(&p, Format::Csv, doc.as_bytes()).unwrap()),
+        "a\n1"
+    );
 }
 
 #[test]
 fn rows_are_records_and_stats_count_values() {
     let mut m = Masker::new(clinic(), Format::Csv);
     let mut out = Vec::new();
-    m.feed(b"name,phone\nA,13812345678\n\nB,13912345678\n", &mut out).unwrap();
+    m.feed(b"name,phone\nA,13812345678\n\nB,13912345678\n", &mut out)
+        .unwrap();
     m.finish(&mut out).unwrap();
     assert_eq!(m.stats().records, 2);
     assert_eq!(m.stats().masked(PiiType::CnMobile, OpKind::Partial), 2);
@@ -94,6 +112,9 @@ fn malformed_csv_fails_closed() {
     let bad = b"phone\n\"138\xff12345678\"\n";
     assert!(matches!(
         mask_all_ways(&clinic(), Format::Csv, bad),
-        Err(MaskError::Syntax { kind: SyntaxKind::InvalidUtf8, .. })
+        Err(MaskError::Syntax {
+            kind: SyntaxKind::InvalidUtf8,
+            ..
+        })
     ));
 }

@@ -13,7 +13,8 @@ use proptest::prelude::*;
 use serde_json::{Map, Value};
 
 const KEYS: &[&str] = &[
-    "phone", "name", "note", "id", "items", "patient", "secret", "a", "b", "姓名", "ph\"one", "tags",
+    "phone", "name", "note", "id", "items", "patient", "secret", "a", "b", "姓名", "ph\"one",
+    "tags",
 ];
 
 fn clinic_plan() -> Arc<Plan> {
@@ -21,9 +22,24 @@ fn clinic_plan() -> Arc<Plan> {
         fields: vec![
             field("phone", &["$..phone"], PiiType::CnMobile, partial()),
             field("secret", &["$..secret"], PiiType::Generic, Operator::Drop),
-            field("patient", &["$.patient"], PiiType::Generic, Operator::Redact(Redact::default())),
-            field("item_name", &["$.items[*].name"], PiiType::PersonName, Operator::Hash(Hash::default())),
-            field("id", &["$..id"], PiiType::Generic, Operator::Tokenize(Tokenize::default())),
+            field(
+                "patient",
+                &["$.patient"],
+                PiiType::Generic,
+                Operator::Redact(Redact::default()),
+            ),
+            field(
+                "item_name",
+                &["$.items[*].name"],
+                PiiType::PersonName,
+                Operator::Hash(Hash::default()),
+            ),
+            field(
+                "id",
+                &["$..id"],
+                PiiType::Generic,
+                Operator::Tokenize(Tokenize::default()),
+            ),
             field("note", &["$..note"], PiiType::FreeText, Operator::Keep),
             field("a", &["$.a.*"], PiiType::Generic, Operator::Null),
             field("tags", &["$..tags[*]"], PiiType::Generic, Operator::Drop),
@@ -78,7 +94,9 @@ fn serialise(v: &Value, pretty: bool) -> Vec<u8> {
 fn skeleton(v: &Value) -> Value {
     match v {
         Value::Array(a) => Value::Array(a.iter().map(skeleton).collect()),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), skeleton(v))).collect()),
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, v)| (k.clone(), skeleton(v))).collect())
+        }
         _ => Value::Null,
     }
 }

@@ -20,18 +20,17 @@
 
 mod text;
 
-use text::{encode, StrCheck};
-
-use memchr::memchr2;
+use text::{encode, scan_string, StrCheck};
 
 use crate::automaton::{StateId, DEAD, NO_RULE, OTHER_KEY, ROOT};
 use crate::cursor::Cursor;
 use crate::detect::Detection;
-use crate::error::{Location, MaskError, SyntaxKind};
+use crate::error::{Fail, Location, MaskError, SyntaxKind};
 use crate::operator::Operator;
 use crate::output::Output;
 use crate::plan::{Plan, Rule};
 use crate::stats::Stats;
+use crate::utf8::Utf8Stream;
 use crate::value::{self, Rendered, Scalar};
 use text::Num;
 
@@ -115,6 +114,7 @@ pub(crate) struct JsonMasker {
     /// While `Some(d)`, output is discarded until the value at depth `d` ends.
     suppress_at: Option<usize>,
     cur: Cursor,
+    utf8: Utf8Stream,
     /// The caller's record limit for this chunk.
     limit: Option<u64>,
     decoded: String,
@@ -137,6 +137,7 @@ impl JsonMasker {
             newline: true,
             suppress_at: None,
             cur: Cursor::default(),
+            utf8: Utf8Stream::default(),
             limit: None,
             decoded: String::new(),
             text: String::new(),
@@ -157,10 +158,40 @@ impl JsonMasker {
         out: &mut O,
         stats: &mut Stats,
         limit: Option<u64>,
-    ) -> Result<(), MaskError> {
-        self.cur.clean = 0;
+    ) -> Result<(), Fail> {
+        self.cur.start_chunk();
         self.limit = limit;
-        let mut i = 0;
+        // Lex up to the first invalid UTF-8 byte, so errors come in input order.
+        let checked = self.utf8.check(chunk, self.cur.consumed);
+        let end = match checked {
+            Ok(()) => chunk.len(),
+            Err(bad) if bad.offset < self.cur.consumed => {
+                return Err(self.syntax_at(SyntaxKind::InvalidUtf8, bad.offset));
+            }
+            Err(bad) => bad.valid_end,
+        };
+        self.lex_from(plan, chunk.get(..end).unwrap_or_default(), 0, out, stats)?;
+        if checked.is_err() {
+            // Outside a string the invalid byte is a syntax error of its own.
+            if self.lex != Lex::Str {
+                self.lex_from(plan, chunk, end, out, stats)?;
+            }
+            return Err(self.syntax(SyntaxKind::InvalidUtf8, end));
+        }
+        let limit = plan.limits.max_value_len;
+        self.cur
+            .end_chunk(chunk, out, limit)
+            .map_err(|_| self.too_long(plan))
+    }
+
+    fn lex_from<O: Output>(
+        &mut self,
+        plan: &Plan,
+        chunk: &[u8],
+        mut i: usize,
+        out: &mut O,
+        stats: &mut Stats,
+    ) -> Result<(), Fail> {
         while i < chunk.len() {
             i = match self.lex {
                 Lex::Str => self.string(plan, chunk, i, out, stats)?,
@@ -169,8 +200,7 @@ impl JsonMasker {
                 _ => self.structural(plan, chunk, i, out, stats)?,
             };
         }
-        let limit = plan.limits.max_value_len;
-        self.cur.end_chunk(chunk, out, limit).map_err(|_| self.too_long(plan))
+        Ok(())
     }
 
     pub(crate) fn finish<O: Output>(
@@ -178,8 +208,12 @@ impl JsonMasker {
         plan: &Plan,
         out: &mut O,
         stats: &mut Stats,
-    ) -> Result<(), MaskError> {
-        self.cur.clean = 0;
+    ) -> Result<(), Fail> {
+        self.cur.start_chunk();
+        if let Some(carried) = self.utf8.pending() {
+            let offset = self.cur.consumed - carried as u64;
+            return Err(self.syntax_at(SyntaxKind::InvalidUtf8, offset));
+        }
         if self.lex == Lex::Num && self.frames.is_empty() && self.num.complete() {
             self.end_token(plan, &[], 0, Scalar::Num, out, stats)?;
         }
@@ -198,7 +232,7 @@ impl JsonMasker {
         mut i: usize,
         out: &mut O,
         stats: &mut Stats,
-    ) -> Result<usize, MaskError> {
+    ) -> Result<usize, Fail> {
         while let Some(&b) = chunk.get(i) {
             match b {
                 b' ' | b'\t' | b'\r' => i += 1,
@@ -215,7 +249,7 @@ impl JsonMasker {
             Lex::ValueOrClose if b == b']' => self.close(i),
             Lex::ValueOrClose => self.begin_value(plan, chunk, i, b, out, stats),
             Lex::KeyOrClose if b == b'}' => self.close(i),
-            Lex::KeyOrClose | Lex::Key if b == b'"' => self.begin_key(plan, chunk, i, out),
+            Lex::KeyOrClose | Lex::Key if b == b'"' => self.begin_key(plan, chunk, i),
             Lex::KeyOrClose => Err(self.expected("a key or `}`", i)),
             Lex::Key => Err(self.expected("a key", i)),
             Lex::Colon if b == b':' => {
@@ -223,7 +257,7 @@ impl JsonMasker {
                 Ok(i + 1)
             }
             Lex::Colon => Err(self.expected("`:` after the key", i)),
-            Lex::AfterValue => self.after_value(chunk, i, b, out),
+            Lex::AfterValue => self.after_value(i, b),
             Lex::Done if self.ndjson && self.newline => {
                 self.begin_value(plan, chunk, i, b, out, stats)
             }
@@ -234,20 +268,14 @@ impl JsonMasker {
         }
     }
 
-    fn after_value<O: Output>(
-        &mut self,
-        chunk: &[u8],
-        i: usize,
-        b: u8,
-        out: &mut O,
-    ) -> Result<usize, MaskError> {
+    fn after_value(&mut self, i: usize, b: u8) -> Result<usize, Fail> {
         let Some(top) = self.frames.last() else {
             return Err(self.syntax(SyntaxKind::TrailingData, i));
         };
         match (b, top.array) {
             (b',', array) => {
                 if top.holds_sep && self.suppress_at.is_none() {
-                    self.cur.hold_begin(chunk, i, out);
+                    self.cur.hold_begin(i);
                     self.cur.region_sep = true;
                 }
                 self.lex = if array { Lex::Value } else { Lex::Key };
@@ -259,7 +287,7 @@ impl JsonMasker {
         }
     }
 
-    fn close(&mut self, i: usize) -> Result<usize, MaskError> {
+    fn close(&mut self, i: usize) -> Result<usize, Fail> {
         self.frames.pop();
         self.end_value(i + 1);
         Ok(i + 1)
@@ -280,13 +308,7 @@ impl JsonMasker {
         }
     }
 
-    fn begin_key<O: Output>(
-        &mut self,
-        plan: &Plan,
-        chunk: &[u8],
-        i: usize,
-        out: &mut O,
-    ) -> Result<usize, MaskError> {
+    fn begin_key(&mut self, plan: &Plan, chunk: &[u8], i: usize) -> Result<usize, Fail> {
         let suppress = self.suppress_at.is_some();
         let Some(top) = self.frames.last_mut() else {
             return Err(self.expected("a value", i));
@@ -294,9 +316,26 @@ impl JsonMasker {
         top.index += 1;
         top.symbol = OTHER_KEY;
         let lookup = !suppress && !plan.automaton.info(top.state).dead;
+        // The common case: the key is whole in this chunk, unescaped, and no member of
+        // this object can be dropped, so nothing needs holding.
+        if !top.holds_sep {
+            let rest = chunk.get(i + 1..).unwrap_or_default();
+            let at = scan_string(rest);
+            if rest.get(at) == Some(&b'"') {
+                if lookup {
+                    let symbol = plan.automaton.symbol(rest.get(..at).unwrap_or_default());
+                    top.child = plan.automaton.member(top.state, symbol);
+                    top.symbol = symbol;
+                } else {
+                    top.child = DEAD;
+                }
+                self.lex = Lex::Colon;
+                return Ok(i + at + 2);
+            }
+        }
         if lookup {
             if !self.cur.holding {
-                self.cur.hold_begin(chunk, i, out);
+                self.cur.hold_begin(i);
             }
             self.cur.token_off = self.cur.region_len(i);
         }
@@ -314,7 +353,7 @@ impl JsonMasker {
         b: u8,
         out: &mut O,
         stats: &mut Stats,
-    ) -> Result<usize, MaskError> {
+    ) -> Result<usize, Fail> {
         let limit = self.limit;
         let depth = self.frames.len();
         let suppress = self.suppress_at.is_some();
@@ -324,7 +363,11 @@ impl JsonMasker {
             Some(top) => {
                 if top.array {
                     top.index += 1;
-                    top.child = if suppress { DEAD } else { automaton.element(top.state) };
+                    top.child = if suppress {
+                        DEAD
+                    } else {
+                        automaton.element(top.state)
+                    };
                 }
                 (top.child, top.inherited, top.array)
             }
@@ -338,14 +381,14 @@ impl JsonMasker {
                     stats.count_masked(r.pii, r.operator.kind());
                 }
                 if self.cur.holding {
-                    self.cur.discard(i);
+                    self.cur.discard(chunk, i, out);
                 } else {
                     self.cur.flush(chunk, i, out);
                 }
                 self.suppress(Some(depth));
             } else if in_array {
                 if self.cur.holding {
-                    self.release(out);
+                    self.release(chunk, out);
                 }
                 if let Some(top) = self.frames.last_mut() {
                     top.emitted = true;
@@ -357,32 +400,39 @@ impl JsonMasker {
         if !suppress {
             let record = if self.ndjson {
                 depth == 0
+            } else if plan.records_given {
+                info.record
             } else {
-                info.record || (depth == 0 && b == b'{' && !plan.records_given)
+                // By default: the elements of a top-level array, or a top-level object.
+                (depth == 0 && b == b'{') || (depth == 1 && in_array)
             };
             if record {
                 if limit.is_some_and(|l| stats.records >= l) {
                     self.cur.flush(chunk, i, out);
-                    return Err(MaskError::RecordLimit {
+                    return Err(Box::new(MaskError::RecordLimit {
                         limit: limit.unwrap_or(0),
                         at: self.location(i),
-                    });
+                    }));
                 }
                 stats.records += 1;
             }
         }
 
-        let effective = if info.rule != NO_RULE { info.rule } else { inherited };
+        let effective = if info.rule != NO_RULE {
+            info.rule
+        } else {
+            inherited
+        };
         // Inside a dropped or nulled value nothing is decided: it is discarded.
         let rule = if suppress { None } else { plan.rule(effective) };
         let detect = !suppress && plan.detectors.is_some();
         match b {
             b'{' | b'[' => {
                 if depth >= plan.limits.max_depth {
-                    return Err(MaskError::TooDeep {
+                    return Err(Box::new(MaskError::TooDeep {
                         limit: plan.limits.max_depth,
                         at: self.location(i),
-                    });
+                    }));
                 }
                 let mut inherited = inherited;
                 if let Some(r) = rule {
@@ -408,19 +458,32 @@ impl JsonMasker {
                     emitted: false,
                     holds_sep: !suppress && info.drops_child,
                 });
-                self.lex = if array { Lex::ValueOrClose } else { Lex::KeyOrClose };
+                self.lex = if array {
+                    Lex::ValueOrClose
+                } else {
+                    Lex::KeyOrClose
+                };
                 Ok(i + 1)
             }
             b'"' => {
                 let held = held_for(rule, effective, detect, Scalar::Str, stats);
-                self.begin_token(chunk, i, out, held);
+                if held.is_none() {
+                    // The common case: a plain string whole in this chunk.
+                    let rest = chunk.get(i + 1..).unwrap_or_default();
+                    let at = scan_string(rest);
+                    if rest.get(at) == Some(&b'"') {
+                        self.end_value(i + at + 2);
+                        return Ok(i + at + 2);
+                    }
+                }
+                self.begin_token(i, held);
                 self.check = StrCheck::default();
                 self.lex = Lex::Str;
                 Ok(i + 1)
             }
             b'-' | b'0'..=b'9' => {
                 let held = held_for(rule, effective, detect, Scalar::Num, stats);
-                self.begin_token(chunk, i, out, held);
+                self.begin_token(i, held);
                 self.num = Num::start(b).unwrap_or(Num::Int);
                 self.lex = Lex::Num;
                 Ok(i + 1)
@@ -432,7 +495,7 @@ impl JsonMasker {
                     _ => (b"null", None),
                 };
                 let held = kind.and_then(|k| held_for(rule, effective, detect, k, stats));
-                self.begin_token(chunk, i, out, held);
+                self.begin_token(i, held);
                 self.lit = lit;
                 self.lit_pos = 1;
                 self.lex = Lex::Lit;
@@ -443,9 +506,9 @@ impl JsonMasker {
     }
 
     /// Starts a scalar at `i`, holding it if it must be decided on.
-    fn begin_token<O: Output>(&mut self, chunk: &[u8], i: usize, out: &mut O, held: Option<Held>) {
+    fn begin_token(&mut self, i: usize, held: Option<Held>) {
         if held.is_some() {
-            self.cur.hold_begin(chunk, i, out);
+            self.cur.hold_begin(i);
         }
         self.token = Token::Value(held);
     }
@@ -459,7 +522,7 @@ impl JsonMasker {
         mut i: usize,
         out: &mut O,
         stats: &mut Stats,
-    ) -> Result<usize, MaskError> {
+    ) -> Result<usize, Fail> {
         loop {
             if self.check.in_escape() {
                 let Some(&b) = chunk.get(i) else { return Ok(i) };
@@ -468,20 +531,24 @@ impl JsonMasker {
                 continue;
             }
             let rest = chunk.get(i..).unwrap_or_default();
-            let Some(k) = memchr2(b'"', b'\\', rest) else {
-                self.check.run(rest, true).map_err(|(at, k)| self.syntax(k, i + at))?;
-                return Ok(chunk.len());
-            };
-            let run = rest.get(..k).unwrap_or_default();
-            self.check.run(run, false).map_err(|(at, kind)| self.syntax(kind, i + at))?;
-            let at = i + k;
-            if chunk.get(at) == Some(&b'\\') {
-                self.check.escape_byte(b'\\').map_err(|kind| self.syntax(kind, at))?;
-                i = at + 1;
-                continue;
+            let at = i + scan_string(rest);
+            self.check
+                .run(rest.get(..at - i).unwrap_or_default())
+                .map_err(|k| self.syntax(k, i))?;
+            match chunk.get(at) {
+                None => return Ok(at),
+                Some(b'\\') => {
+                    self.check
+                        .escape_byte(b'\\')
+                        .map_err(|kind| self.syntax(kind, at))?;
+                    i = at + 1;
+                }
+                Some(b'"') => {
+                    self.check.close().map_err(|kind| self.syntax(kind, at))?;
+                    return self.end_string(plan, chunk, at + 1, out, stats);
+                }
+                Some(_) => return Err(self.syntax(SyntaxKind::ControlCharacter, at)),
             }
-            self.check.close().map_err(|kind| self.syntax(kind, at))?;
-            return self.end_string(plan, chunk, at + 1, out, stats);
         }
     }
 
@@ -492,7 +559,7 @@ impl JsonMasker {
         end: usize,
         out: &mut O,
         stats: &mut Stats,
-    ) -> Result<usize, MaskError> {
+    ) -> Result<usize, Fail> {
         match self.token {
             Token::Key { lookup: false } => {
                 if let Some(top) = self.frames.last_mut() {
@@ -514,7 +581,7 @@ impl JsonMasker {
         end: usize,
         out: &mut O,
         stats: &mut Stats,
-    ) -> Result<(), MaskError> {
+    ) -> Result<(), Fail> {
         let at = self.token_start(plan, chunk, end)?;
         let raw = self.cur.token_bytes(chunk, at, end);
         let content = raw.get(1..raw.len().saturating_sub(1)).unwrap_or_default();
@@ -525,7 +592,9 @@ impl JsonMasker {
         } else {
             plan.automaton.symbol(content)
         };
-        let Some(top) = self.frames.last_mut() else { return Ok(()) };
+        let Some(top) = self.frames.last_mut() else {
+            return Ok(());
+        };
         let child = plan.automaton.member(top.state, symbol);
         top.child = child;
         top.symbol = symbol;
@@ -533,11 +602,11 @@ impl JsonMasker {
         match plan.rule(plan.automaton.info(child).rule) {
             Some(r) if r.operator == Operator::Drop => {
                 stats.count_masked(r.pii, r.operator.kind());
-                self.cur.discard(end);
+                self.cur.discard(chunk, end, out);
                 self.suppress(Some(self.frames.len()));
             }
             _ => {
-                self.release(out);
+                self.release(chunk, out);
                 if let Some(top) = self.frames.last_mut() {
                     top.emitted = true;
                 }
@@ -553,7 +622,7 @@ impl JsonMasker {
         mut i: usize,
         out: &mut O,
         stats: &mut Stats,
-    ) -> Result<usize, MaskError> {
+    ) -> Result<usize, Fail> {
         while let Some(&b) = chunk.get(i) {
             match self.num.step(b) {
                 Some(n) => {
@@ -582,7 +651,7 @@ impl JsonMasker {
         mut i: usize,
         out: &mut O,
         stats: &mut Stats,
-    ) -> Result<usize, MaskError> {
+    ) -> Result<usize, Fail> {
         while let Some(&b) = chunk.get(i) {
             if self.lit.get(self.lit_pos) != Some(&b) {
                 return Err(self.expected("`true`, `false` or `null`", i));
@@ -611,7 +680,7 @@ impl JsonMasker {
         kind: Scalar,
         out: &mut O,
         stats: &mut Stats,
-    ) -> Result<(), MaskError> {
+    ) -> Result<(), Fail> {
         let Token::Value(Some(held)) = self.token else {
             self.end_value(end);
             return Ok(());
@@ -628,7 +697,7 @@ impl JsonMasker {
                     }
                     self.decoded.as_str()
                 } else {
-                    match std::str::from_utf8(content) {
+                    match simdutf8::basic::from_utf8(content) {
                         Ok(t) => t,
                         Err(_) => return Err(self.syntax(SyntaxKind::InvalidUtf8, end)),
                     }
@@ -646,9 +715,7 @@ impl JsonMasker {
                 }
                 None => Rendered::Unchanged,
             },
-            Held::Detect => {
-                value::detect(plan, text, stats, &mut self.text, &mut self.detections)
-            }
+            Held::Detect => value::detect(plan, text, stats, &mut self.text, &mut self.detections),
         };
         match rendered {
             Rendered::Unchanged => {}
@@ -656,10 +723,10 @@ impl JsonMasker {
             Rendered::Text => encode(&self.text, &mut self.rendered),
         }
         if rendered != Rendered::Unchanged {
-            self.cur.discard(end);
+            self.cur.discard(chunk, end, out);
             out.emit(&self.rendered);
         } else {
-            self.release(out);
+            self.release(chunk, out);
         }
         self.end_value(end);
         Ok(())
@@ -676,9 +743,9 @@ impl JsonMasker {
 
     /// Releases the held region; a leading `,` goes if the container wrote nothing yet.
     #[inline]
-    fn release<O: Output>(&mut self, out: &mut O) {
+    fn release<O: Output>(&mut self, chunk: &[u8], out: &mut O) {
         let first = self.frames.last().is_some_and(|f| !f.emitted);
-        self.cur.release(out, first);
+        self.cur.release(chunk, out, first);
     }
 
     fn token_start(
@@ -686,8 +753,10 @@ impl JsonMasker {
         plan: &Plan,
         chunk: &[u8],
         end: usize,
-    ) -> Result<(usize, bool), MaskError> {
-        self.cur.token(chunk, end, plan.limits.max_value_len).map_err(|_| self.too_long(plan))
+    ) -> Result<(usize, bool), Fail> {
+        self.cur
+            .token(chunk, end, plan.limits.max_value_len)
+            .map_err(|_| self.too_long(plan))
     }
 
     // ----- errors ----------------------------------------------------------------------
@@ -699,7 +768,10 @@ impl JsonMasker {
     /// The path is filled in by [`JsonMasker::path`] once the error leaves the lexer,
     /// where the plan's key names are at hand.
     fn location_at(&self, offset: u64) -> Location {
-        Location { offset, path: String::new() }
+        Location {
+            offset,
+            path: String::new(),
+        }
     }
 
     /// The path of the value being read, naming only keys the plan mentions.
@@ -719,19 +791,31 @@ impl JsonMasker {
         path
     }
 
-    fn syntax(&self, kind: SyntaxKind, pos: usize) -> MaskError {
-        MaskError::Syntax { kind, at: self.location(pos) }
+    fn syntax(&self, kind: SyntaxKind, pos: usize) -> Fail {
+        Box::new(MaskError::Syntax {
+            kind,
+            at: self.location(pos),
+        })
     }
 
-    fn expected(&self, what: &'static str, pos: usize) -> MaskError {
+    fn syntax_at(&self, kind: SyntaxKind, offset: u64) -> Fail {
+        Box::new(MaskError::Syntax {
+            kind,
+            at: self.location_at(offset),
+        })
+    }
+
+    fn expected(&self, what: &'static str, pos: usize) -> Fail {
         self.syntax(SyntaxKind::UnexpectedByte(what), pos)
     }
 
-    fn too_long(&self, plan: &Plan) -> MaskError {
-        MaskError::ValueTooLong { limit: plan.limits.max_value_len, at: self.location_at(self.cur.region_at) }
+    fn too_long(&self, plan: &Plan) -> Fail {
+        Box::new(MaskError::ValueTooLong {
+            limit: plan.limits.max_value_len,
+            at: self.location_at(self.cur.region_at),
+        })
     }
 }
-
 
 /// Whether a scalar is held until complete, and why; counts `keep` as served unmasked.
 fn held_for(

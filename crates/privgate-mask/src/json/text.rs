@@ -7,7 +7,8 @@
 
 use crate::error::SyntaxKind;
 
-/// Validates the bytes of one string as they stream by.
+/// Validates the escapes of one string as they stream by (UTF-8 is checked for the
+/// whole body by `utf8.rs`; quotes and control characters by [`scan_string`]).
 #[derive(Debug, Default, Clone)]
 pub(crate) struct StrCheck {
     esc: Esc,
@@ -15,10 +16,6 @@ pub(crate) struct StrCheck {
     high: bool,
     /// The string contains at least one escape.
     pub(crate) escaped: bool,
-    /// An incomplete UTF-8 sequence at the end of the previous chunk.
-    carry: [u8; 4],
-    carry_len: u8,
-    carry_need: u8,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -39,74 +36,22 @@ impl StrCheck {
         self.esc != Esc::None
     }
 
-    /// Checks a run of raw string bytes containing no quote or backslash. `open`: the run
-    /// ends at the end of the chunk, so its last character may continue in the next one.
-    /// On error, returns the offset in `run` and the kind.
+    /// Checks that plain content may follow here: not between the halves of a
+    /// surrogate pair.
     #[inline]
-    pub(crate) fn run(&mut self, mut run: &[u8], open: bool) -> Result<(), (usize, SyntaxKind)> {
-        if run.is_empty() {
-            return Ok(());
-        }
-        if self.high {
-            return Err((0, SyntaxKind::InvalidEscape));
-        }
-        let mut base = 0;
-        if self.carry_len > 0 {
-            let need = usize::from(self.carry_need - self.carry_len);
-            let take = need.min(run.len());
-            for (slot, b) in self.carry.iter_mut().skip(usize::from(self.carry_len)).zip(run) {
-                *slot = *b;
-            }
-            self.carry_len += take as u8;
-            let (_, rest) = run.split_at(take);
-            run = rest;
-            base = take;
-            if self.carry_len < self.carry_need {
-                if !open {
-                    return Err((0, SyntaxKind::InvalidUtf8));
-                }
-                return Ok(());
-            }
-            let seq = self.carry.get(..usize::from(self.carry_need)).unwrap_or_default();
-            if std::str::from_utf8(seq).is_err() {
-                return Err((0, SyntaxKind::InvalidUtf8));
-            }
-            self.carry_len = 0;
-        }
-        // One branch-free pass classifies the run; the slow checks run only when needed.
-        let flags = run.iter().fold(0u8, |f, &b| f | u8::from(b < 0x20) | (u8::from(b >= 0x80) << 1));
-        if flags & 1 != 0 {
-            let at = run.iter().position(|&b| b < 0x20).unwrap_or(0);
-            return Err((base + at, SyntaxKind::ControlCharacter));
-        }
-        if flags & 2 != 0 {
-            if let Err(e) = std::str::from_utf8(run) {
-                let valid = e.valid_up_to();
-                let tail = run.get(valid..).unwrap_or_default();
-                if e.error_len().is_none() && open && tail.len() < 4 {
-                    let lead = tail.first().copied().unwrap_or(0);
-                    self.carry_need = utf8_width(lead);
-                    self.carry_len = tail.len() as u8;
-                    for (slot, b) in self.carry.iter_mut().zip(tail) {
-                        *slot = *b;
-                    }
-                    return Ok(());
-                }
-                return Err((base + valid, SyntaxKind::InvalidUtf8));
-            }
+    pub(crate) fn run(&self, run: &[u8]) -> Result<(), SyntaxKind> {
+        if self.high && !run.is_empty() {
+            return Err(SyntaxKind::InvalidEscape);
         }
         Ok(())
     }
 
-    /// Checks the byte after an unescaped backslash, or inside `\uXXXX`.
+    /// Checks the byte after an unescaped backslash, or inside `\uXXXX`; the backslash
+    /// itself starts the escape.
     #[inline]
     pub(crate) fn escape_byte(&mut self, b: u8) -> Result<(), SyntaxKind> {
         match self.esc {
             Esc::None => {
-                // The backslash itself.
-                if self.carry_len > 0 {
-                    return Err(SyntaxKind::InvalidUtf8);
-                }
                 self.escaped = true;
                 self.esc = Esc::Backslash;
             }
@@ -141,20 +86,47 @@ impl StrCheck {
     pub(crate) fn close(&self) -> Result<(), SyntaxKind> {
         if self.high {
             Err(SyntaxKind::InvalidEscape)
-        } else if self.carry_len > 0 {
-            Err(SyntaxKind::InvalidUtf8)
         } else {
             Ok(())
         }
     }
 }
 
-fn utf8_width(lead: u8) -> u8 {
-    match lead {
-        0xC0..=0xDF => 2,
-        0xE0..=0xEF => 3,
-        _ => 4,
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Finds the first byte that ends a run of plain string content: `"`, `\\` or a control
+/// character (or returns the length).
+///
+/// Eight bytes at a time with word arithmetic (safe code only): strings in booking data
+/// are short, where this beats a vectorised search plus a second pass for control
+/// characters.
+#[inline]
+pub(crate) fn scan_string(bytes: &[u8]) -> usize {
+    let mut words = bytes.chunks_exact(8);
+    let mut base = 0;
+    for word in &mut words {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let w = u64::from_le_bytes(w);
+        let quote = w ^ (LO * u64::from(b'"'));
+        let backslash = w ^ (LO * u64::from(b'\\'));
+        // A byte is flagged when it is zero (quote, backslash) or below 0x20; borrows
+        // only flag bytes above a true hit, so the lowest flag is exact.
+        let hits = (quote.wrapping_sub(LO) & !quote
+            | backslash.wrapping_sub(LO) & !backslash
+            | w.wrapping_sub(LO * 0x20) & !w)
+            & HI;
+        if hits != 0 {
+            return base + (hits.trailing_zeros() / 8) as usize;
+        }
+        base += 8;
     }
+    let tail = words.remainder();
+    base + tail
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .unwrap_or(tail.len())
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -171,8 +143,11 @@ pub(crate) fn decode(raw: &[u8], out: &mut String) -> Result<(), SyntaxKind> {
     let mut rest = raw;
     while let Some(at) = memchr::memchr(b'\\', rest) {
         let (run, tail) = rest.split_at(at);
-        out.push_str(std::str::from_utf8(run).map_err(|_| SyntaxKind::InvalidUtf8)?);
-        let (&kind, tail) = tail.get(1..).and_then(|t| t.split_first()).ok_or(SyntaxKind::InvalidEscape)?;
+        out.push_str(simdutf8::basic::from_utf8(run).map_err(|_| SyntaxKind::InvalidUtf8)?);
+        let (&kind, tail) = tail
+            .get(1..)
+            .and_then(|t| t.split_first())
+            .ok_or(SyntaxKind::InvalidEscape)?;
         rest = tail;
         let c = match kind {
             b'"' => '"',
@@ -203,7 +178,7 @@ pub(crate) fn decode(raw: &[u8], out: &mut String) -> Result<(), SyntaxKind> {
         };
         out.push(c);
     }
-    out.push_str(std::str::from_utf8(rest).map_err(|_| SyntaxKind::InvalidUtf8)?);
+    out.push_str(simdutf8::basic::from_utf8(rest).map_err(|_| SyntaxKind::InvalidUtf8)?);
     Ok(())
 }
 
@@ -300,10 +275,10 @@ impl Num {
 mod tests {
     use super::*;
 
+    /// Runs the escape checks over a string's content split into chunks.
     fn check_chunks(chunks: &[&[u8]]) -> Result<(), SyntaxKind> {
         let mut c = StrCheck::default();
-        let n = chunks.len();
-        for (i, chunk) in chunks.iter().enumerate() {
+        for chunk in chunks {
             let mut rest: &[u8] = chunk;
             while !rest.is_empty() {
                 if c.in_escape() {
@@ -311,16 +286,15 @@ mod tests {
                     rest = &rest[1..];
                     continue;
                 }
-                match memchr::memchr(b'\\', rest) {
-                    Some(at) => {
-                        c.run(&rest[..at], false).map_err(|e| e.1)?;
+                let at = scan_string(rest);
+                c.run(&rest[..at])?;
+                match rest.get(at) {
+                    Some(b'\\') => {
                         c.escape_byte(b'\\')?;
                         rest = &rest[at + 1..];
                     }
-                    None => {
-                        c.run(rest, i + 1 < n).map_err(|e| e.1)?;
-                        rest = &[];
-                    }
+                    Some(_) => return Err(SyntaxKind::ControlCharacter),
+                    None => rest = &[],
                 }
             }
         }
@@ -328,20 +302,7 @@ mod tests {
     }
 
     #[test]
-    fn utf8_split_across_chunks_is_accepted() {
-        let s = "张三".as_bytes();
-        for cut in 0..=s.len() {
-            assert_eq!(check_chunks(&[&s[..cut], &s[cut..]]), Ok(()), "cut {cut}");
-        }
-        let one: Vec<&[u8]> = s.chunks(1).collect();
-        assert_eq!(check_chunks(&one), Ok(()));
-    }
-
-    #[test]
-    fn bad_utf8_control_chars_and_escapes_are_rejected() {
-        assert_eq!(check_chunks(&[b"\xff"]), Err(SyntaxKind::InvalidUtf8));
-        assert_eq!(check_chunks(&[b"\xe5\xbc"]), Err(SyntaxKind::InvalidUtf8));
-        assert_eq!(check_chunks(&[b"\xe5"]), Err(SyntaxKind::InvalidUtf8));
+    fn escapes_and_control_characters_are_checked_across_chunks() {
         assert_eq!(check_chunks(&[b"a\nb"]), Err(SyntaxKind::ControlCharacter));
         assert_eq!(check_chunks(&[b"\\x"]), Err(SyntaxKind::InvalidEscape));
         assert_eq!(check_chunks(&[b"\\ud800"]), Err(SyntaxKind::InvalidEscape));
@@ -349,6 +310,22 @@ mod tests {
         assert_eq!(check_chunks(&[b"\\ud800x"]), Err(SyntaxKind::InvalidEscape));
         assert_eq!(check_chunks(&[b"\\ud83d\\ude00"]), Ok(()));
         assert_eq!(check_chunks(&[b"\\ud83d", b"\\ude00"]), Ok(()));
+        assert_eq!(check_chunks(&[b"\\u00", b"41\\", b"n"]), Ok(()));
+    }
+
+    #[test]
+    fn scan_finds_the_first_stop_byte() {
+        let text = "a\"b\\c\u{1}张😀 xyz plain ascii text\"".as_bytes();
+        for start in 0..text.len() {
+            for end in start..=text.len() {
+                let s = &text[start..end];
+                let want = s
+                    .iter()
+                    .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                    .unwrap_or(s.len());
+                assert_eq!(scan_string(s), want, "{s:?}");
+            }
+        }
     }
 
     #[test]
@@ -367,7 +344,9 @@ mod tests {
     fn numbers_follow_the_grammar() {
         fn lex(s: &str) -> bool {
             let mut b = s.bytes();
-            let Some(mut n) = b.next().and_then(Num::start) else { return false };
+            let Some(mut n) = b.next().and_then(Num::start) else {
+                return false;
+            };
             for c in b {
                 match n.step(c) {
                     Some(next) => n = next,

@@ -47,7 +47,9 @@ pub struct Redact {
 
 impl Default for Redact {
     fn default() -> Self {
-        Redact { replacement: "***".to_owned() }
+        Redact {
+            replacement: "***".to_owned(),
+        }
     }
 }
 
@@ -64,7 +66,11 @@ pub struct Partial {
 
 impl Default for Partial {
     fn default() -> Self {
-        Partial { keep_first: None, keep_last: None, mask: '*' }
+        Partial {
+            keep_first: None,
+            keep_last: None,
+            mask: '*',
+        }
     }
 }
 
@@ -79,7 +85,10 @@ pub struct Hash {
 
 impl Default for Hash {
     fn default() -> Self {
-        Hash { prefix: "h_".to_owned(), length: 16 }
+        Hash {
+            prefix: "h_".to_owned(),
+            length: 16,
+        }
     }
 }
 
@@ -92,7 +101,9 @@ pub struct Tokenize {
 
 impl Default for Tokenize {
     fn default() -> Self {
-        Tokenize { prefix: "tok_".to_owned() }
+        Tokenize {
+            prefix: "tok_".to_owned(),
+        }
     }
 }
 
@@ -107,7 +118,10 @@ pub struct Generalize {
 
 impl Default for Generalize {
     fn default() -> Self {
-        Generalize { date: DateGranularity::Year, bucket: 10 }
+        Generalize {
+            date: DateGranularity::Year,
+            bucket: 10,
+        }
     }
 }
 

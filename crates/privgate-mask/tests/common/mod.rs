@@ -16,7 +16,10 @@ pub fn secrets() -> Secrets {
 }
 
 pub fn plan(fields: Vec<FieldRule>) -> Arc<Plan> {
-    plan_with(PlanSpec { fields, ..Default::default() })
+    plan_with(PlanSpec {
+        fields,
+        ..Default::default()
+    })
 }
 
 pub fn plan_with(spec: PlanSpec) -> Arc<Plan> {
@@ -32,7 +35,12 @@ pub fn s(v: Vec<u8>) -> String {
 }
 
 /// Masks `input` in chunks of the given sizes (cycled).
-pub fn mask_chunked(plan: &Arc<Plan>, format: Format, input: &[u8], sizes: &[usize]) -> Result<Vec<u8>, MaskError> {
+pub fn mask_chunked(
+    plan: &Arc<Plan>,
+    format: Format,
+    input: &[u8],
+    sizes: &[usize],
+) -> Result<Vec<u8>, MaskError> {
     let mut m = Masker::new(plan.clone(), format);
     let mut out = Vec::new();
     let mut rest = input;
@@ -71,7 +79,10 @@ pub fn mask_all_ways(plan: &Arc<Plan>, format: Format, input: &[u8]) -> Result<V
             .map(|_| out);
         assert_eq!(r, whole, "split at {cut}");
     }
-    assert_eq!(mask_chunked(plan, format, input, &[1]), whole, "one byte at a time");
+    assert_eq!(
+        mask_chunked(plan, format, input, &[1]),
+        whole,
+        "one byte at a time"
+    );
     whole
 }
-
