@@ -33,6 +33,15 @@ const MAX_STATES: usize = 20_000;
 /// Up to this many distinct names, keys are compared directly rather than hashed.
 const SMALL_ALPHABET: usize = 16;
 
+/// The first eight bytes of a key (zero-padded) as an integer.
+#[inline]
+fn prefix(key: &[u8]) -> u64 {
+    if let Some(head) = key.first_chunk::<8>() {
+        return u64::from_le_bytes(*head);
+    }
+    key.iter().rev().fold(0, |v, &b| (v << 8) | u64::from(b))
+}
+
 /// The bit of [`Automaton::lengths`] for a key of `len` bytes.
 #[inline]
 fn length_bit(len: usize) -> u64 {
@@ -68,8 +77,9 @@ pub(crate) struct Automaton {
     /// Bit `n` is set when some name is `n` bytes long (bit 63: 63 or more): most keys
     /// are told apart from every name by their length alone.
     lengths: u64,
-    /// Small alphabets are searched by length and bytes rather than hashed.
-    small: bool,
+    /// Small alphabets are searched by each name's length and first eight bytes (then
+    /// the rest, for longer names) rather than hashed.
+    small: Option<Vec<(usize, u64)>>,
     names: Vec<Box<str>>,
     width: usize,
     table: Vec<StateId>,
@@ -187,7 +197,12 @@ impl Automaton {
             })
             .collect();
         let lengths = names.iter().fold(0u64, |m, n| m | length_bit(n.len()));
-        let small = names.len() <= SMALL_ALPHABET;
+        let small = (names.len() <= SMALL_ALPHABET).then(|| {
+            names
+                .iter()
+                .map(|n| (n.len(), prefix(n.as_bytes())))
+                .collect()
+        });
         Ok(Automaton {
             symbols,
             lengths,
@@ -234,9 +249,20 @@ impl Automaton {
         if self.lengths & length_bit(key.len()) == 0 {
             return OTHER_KEY;
         }
-        if self.small {
-            let found = self.names.iter().position(|n| n.as_bytes() == key);
-            return found.map_or(OTHER_KEY, |i| i as u32);
+        if let Some(small) = &self.small {
+            let sig = (key.len(), prefix(key));
+            for (i, s) in small.iter().enumerate() {
+                if *s == sig
+                    && (key.len() <= 8
+                        || self
+                            .names
+                            .get(i)
+                            .is_some_and(|n| n.as_bytes().get(8..) == key.get(8..)))
+                {
+                    return i as u32;
+                }
+            }
+            return OTHER_KEY;
         }
         self.symbols.get(key).copied().unwrap_or(OTHER_KEY)
     }
@@ -336,7 +362,7 @@ mod tests {
         for n in [3, 40] {
             let refs: Vec<&str> = names.iter().take(n).map(String::as_str).collect();
             let a = compile(&refs);
-            assert_eq!(a.small, n <= SMALL_ALPHABET);
+            assert_eq!(a.small.is_some(), n <= SMALL_ALPHABET);
             for (i, sel) in refs.iter().enumerate() {
                 let key = sel.trim_start_matches("$..");
                 assert_eq!(a.symbol(key.as_bytes()), i as u32, "{key}");

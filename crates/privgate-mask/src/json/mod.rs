@@ -354,6 +354,32 @@ impl JsonMasker {
         out: &mut O,
         stats: &mut Stats,
     ) -> Result<usize, Fail> {
+        // The common case first: a member's string or number that no rule, record path
+        // or detector looks at.
+        if let Some(top) = self.frames.last() {
+            let info = plan.automaton.info(top.child);
+            let plain = !top.array
+                && top.inherited == NO_RULE
+                && info.rule == NO_RULE
+                && !info.record
+                && self.suppress_at.is_none()
+                && plan.detectors.is_none();
+            if plain {
+                if b == b'"' {
+                    let rest = chunk.get(i + 1..).unwrap_or_default();
+                    let at = scan_string(rest);
+                    if rest.get(at) == Some(&b'"') {
+                        self.end_value(i + at + 2);
+                        return Ok(i + at + 2);
+                    }
+                } else if let Some(num) = Num::start(b) {
+                    self.token = Token::Value(None);
+                    self.num = num;
+                    self.lex = Lex::Num;
+                    return Ok(i + 1);
+                }
+            }
+        }
         let limit = self.limit;
         let depth = self.frames.len();
         let suppress = self.suppress_at.is_some();

@@ -195,6 +195,11 @@ fn hex4(s: &[u8]) -> Result<(u32, &[u8]), SyntaxKind> {
 pub(crate) fn encode(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
     let bytes = s.as_bytes();
+    if scan_string(bytes) == bytes.len() {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let esc: &[u8] = match b {

@@ -80,18 +80,50 @@ fn generic(value: &str, mask: char, out: &mut String) {
 
 /// Keeps `first` and `last` characters; when they would cover the whole value, masks it all.
 fn keep_ends(value: &str, first: usize, last: usize, mask: char, out: &mut String) {
-    let n = value.chars().count();
+    // ASCII values (numbers, codes, e-mails) are counted in bytes, the common fast case.
+    let ascii = value.is_ascii();
+    let n = if ascii {
+        value.len()
+    } else {
+        value.chars().count()
+    };
     if first.saturating_add(last) >= n {
         mask_all(value, mask, out);
         return;
     }
-    let tail_start = n - last;
-    for (i, c) in value.chars().enumerate() {
-        out.push(if i < first || i >= tail_start {
-            c
+    // Copy the kept ends as slices: pushing char by char costs several times more.
+    let byte_at = |chars: usize| {
+        if ascii {
+            chars
         } else {
-            mask
-        });
+            value
+                .char_indices()
+                .nth(chars)
+                .map_or(value.len(), |(i, _)| i)
+        }
+    };
+    let head_end = byte_at(first);
+    let tail_start = byte_at(n - last);
+    out.push_str(value.get(..head_end).unwrap_or_default());
+    push_mask(n - first - last, mask, out);
+    out.push_str(value.get(tail_start..).unwrap_or_default());
+}
+
+/// Writes `count` mask characters.
+fn push_mask(count: usize, mask: char, out: &mut String) {
+    const STARS: &str = "********************************";
+    if mask == '*' {
+        let mut left = count;
+        while left > 0 {
+            let n = left.min(STARS.len());
+            out.push_str(STARS.get(..n).unwrap_or_default());
+            left -= n;
+        }
+        return;
+    }
+    out.reserve(count * mask.len_utf8());
+    for _ in 0..count {
+        out.push(mask);
     }
 }
 
@@ -113,7 +145,7 @@ fn fixed_ends(
 }
 
 fn mask_all(value: &str, mask: char, out: &mut String) {
-    out.extend(value.chars().map(|_| mask));
+    push_mask(value.chars().count(), mask, out);
 }
 
 /// Masks the digits whose positions (counted over digits only) fall in `hide`, keeping
