@@ -493,13 +493,22 @@ impl JsonMasker {
             }
             b'"' => {
                 let held = held_for(rule, effective, detect, Scalar::Str, stats);
-                if held.is_none() {
-                    // The common case: a plain string whole in this chunk.
+                if held.is_none() || held == Some(Held::Detect) {
+                    // The common case: a string whole in this chunk, unescaped, that no
+                    // rule covers and (if detectors run) the prefilter rules out.
                     let rest = chunk.get(i + 1..).unwrap_or_default();
                     let at = scan_string(rest);
                     if rest.get(at) == Some(&b'"') {
-                        self.end_value(i + at + 2);
-                        return Ok(i + at + 2);
+                        let content = rest.get(..at).unwrap_or_default();
+                        let clear = held.is_none()
+                            || plan
+                                .detectors
+                                .as_ref()
+                                .is_some_and(|(d, _)| !d.may_contain(content));
+                        if clear {
+                            self.end_value(i + at + 2);
+                            return Ok(i + at + 2);
+                        }
                     }
                 }
                 self.begin_token(i, held);
