@@ -24,7 +24,7 @@ use crate::operator::Operator;
 use crate::output::Output;
 use crate::plan::Plan;
 use crate::stats::Stats;
-use crate::utf8::Utf8Stream;
+use crate::utf8::{self, Lexer, Utf8Stream};
 use crate::value::{self, Rendered, Scalar};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +82,8 @@ pub(crate) struct CsvMasker {
     escaped: bool,
     /// The previous chunk ended with `\r`.
     last_cr: bool,
+    /// The caller's record limit for this chunk.
+    limit: Option<u64>,
     cur: Cursor,
     utf8: Utf8Stream,
     decoded: String,
@@ -104,6 +106,7 @@ impl CsvMasker {
             quoted: false,
             escaped: false,
             last_cr: false,
+            limit: None,
             cur: Cursor::default(),
             utf8: Utf8Stream::default(),
             decoded: String::new(),
@@ -138,24 +141,19 @@ impl CsvMasker {
         stats: &mut Stats,
         limit: Option<u64>,
     ) -> Result<(), Fail> {
-        self.cur.start_chunk();
-        let checked = self.utf8.check(chunk, self.cur.consumed);
-        let end = match checked {
-            Ok(()) => chunk.len(),
-            Err(bad) if bad.offset < self.cur.consumed => {
-                return Err(Box::new(MaskError::Syntax {
-                    kind: SyntaxKind::InvalidUtf8,
-                    at: Location {
-                        offset: bad.offset,
-                        path: String::new(),
-                    },
-                }));
-            }
-            Err(bad) => bad.valid_end,
-        };
-        // Lex up to the first invalid UTF-8 byte, so errors come in input order.
-        let chunk = chunk.get(..end).unwrap_or_default();
-        let mut i = 0;
+        self.limit = limit;
+        utf8::feed(self, plan, chunk, out, stats)
+    }
+
+    fn lex_from<O: Output>(
+        &mut self,
+        plan: &Plan,
+        chunk: &[u8],
+        mut i: usize,
+        out: &mut O,
+        stats: &mut Stats,
+    ) -> Result<(), Fail> {
+        let limit = self.limit;
         while let Some(&b) = chunk.get(i) {
             match self.lex {
                 Lex::RowStart => {
@@ -237,16 +235,10 @@ impl CsvMasker {
                 }
             }
         }
-        if checked.is_err() {
-            return Err(self.syntax(SyntaxKind::InvalidUtf8, end));
-        }
         if let Some(&last) = chunk.last() {
             self.last_cr = last == b'\r';
         }
-        let limit = plan.limits.max_value_len;
-        self.cur
-            .end_chunk(chunk, out, limit)
-            .map_err(|_| self.too_long(plan))
+        Ok(())
     }
 
     pub(crate) fn finish<O: Output>(
@@ -255,16 +247,8 @@ impl CsvMasker {
         out: &mut O,
         stats: &mut Stats,
     ) -> Result<(), Fail> {
-        self.cur.start_chunk();
-        if let Some(carried) = self.utf8.pending() {
-            return Err(Box::new(MaskError::Syntax {
-                kind: SyntaxKind::InvalidUtf8,
-                at: Location {
-                    offset: self.cur.consumed - carried as u64,
-                    path: String::new(),
-                },
-            }));
-        }
+        utf8::finish(self, plan, out, stats)?;
+        self.cur.start_chunk(0, self.cur.total);
         match self.lex {
             Lex::RowStart | Lex::CrAfterQuote => Ok(()),
             Lex::Quoted => Err(self.syntax(SyntaxKind::Truncated, 0)),
@@ -463,7 +447,7 @@ impl CsvMasker {
 
     fn location(&self, pos: usize) -> Location {
         Location {
-            offset: self.cur.consumed + pos as u64,
+            offset: self.cur.base + pos as u64,
             path: String::new(),
         }
     }
@@ -483,6 +467,42 @@ impl CsvMasker {
                 path: String::new(),
             },
         })
+    }
+}
+
+impl Lexer for CsvMasker {
+    fn cursor(&mut self) -> &mut Cursor {
+        &mut self.cur
+    }
+
+    fn utf8(&mut self) -> &mut Utf8Stream {
+        &mut self.utf8
+    }
+
+    fn lex<O: Output>(
+        &mut self,
+        plan: &Plan,
+        chunk: &[u8],
+        start: usize,
+        out: &mut O,
+        stats: &mut Stats,
+    ) -> Result<(), Fail> {
+        self.lex_from(plan, chunk, start, out, stats)
+    }
+
+    fn invalid_utf8<O: Output>(
+        &mut self,
+        _plan: &Plan,
+        _chunk: &[u8],
+        pos: usize,
+        _out: &mut O,
+        _stats: &mut Stats,
+    ) -> Fail {
+        self.syntax(SyntaxKind::InvalidUtf8, pos)
+    }
+
+    fn too_long(&self, plan: &Plan) -> Fail {
+        CsvMasker::too_long(self, plan)
     }
 }
 

@@ -32,8 +32,10 @@ pub(crate) struct Cursor {
     pub(crate) token_off: usize,
     /// Output is being discarded.
     pub(crate) suppress: bool,
-    /// Bytes of earlier chunks.
-    pub(crate) consumed: u64,
+    /// Absolute offset of byte 0 of the slice being lexed.
+    pub(crate) base: u64,
+    /// Bytes fed so far.
+    pub(crate) total: u64,
 }
 
 /// The held region grew past the limit.
@@ -41,11 +43,12 @@ pub(crate) struct Cursor {
 pub(crate) struct TooLong;
 
 impl Cursor {
-    /// Prepares for the next chunk.
+    /// Prepares for lexing `chunk[start..]`, whose byte 0 is at absolute offset `base`.
     #[inline]
-    pub(crate) fn start_chunk(&mut self) {
-        self.clean = 0;
-        self.region_start = 0;
+    pub(crate) fn start_chunk(&mut self, start: usize, base: u64) {
+        self.clean = start;
+        self.region_start = start;
+        self.base = base;
     }
 
     /// Writes the pending unchanged bytes up to `pos` (or discards them while
@@ -68,7 +71,7 @@ impl Cursor {
         self.region_start = pos;
         self.region_sep = false;
         self.token_off = 0;
-        self.region_at = self.consumed + pos as u64;
+        self.region_at = self.base + pos as u64;
     }
 
     /// Length of the held region if it ended at `pos`.
@@ -170,7 +173,6 @@ impl Cursor {
         } else {
             self.flush(chunk, chunk.len(), out);
         }
-        self.consumed += chunk.len() as u64;
         Ok(())
     }
 }

@@ -255,7 +255,7 @@ fn luhn(digits: &[u8]) -> bool {
             d
         };
     }
-    !digits.is_empty() && sum % 10 == 0
+    !digits.is_empty() && sum.is_multiple_of(10)
 }
 
 /// GB 11643 weights of the first 17 characters of an ID card number.

@@ -30,7 +30,7 @@ use crate::operator::Operator;
 use crate::output::Output;
 use crate::plan::{Plan, Rule};
 use crate::stats::Stats;
-use crate::utf8::Utf8Stream;
+use crate::utf8::{self, Lexer, Utf8Stream};
 use crate::value::{self, Rendered, Scalar};
 use text::Num;
 
@@ -159,29 +159,8 @@ impl JsonMasker {
         stats: &mut Stats,
         limit: Option<u64>,
     ) -> Result<(), Fail> {
-        self.cur.start_chunk();
         self.limit = limit;
-        // Lex up to the first invalid UTF-8 byte, so errors come in input order.
-        let checked = self.utf8.check(chunk, self.cur.consumed);
-        let end = match checked {
-            Ok(()) => chunk.len(),
-            Err(bad) if bad.offset < self.cur.consumed => {
-                return Err(self.syntax_at(SyntaxKind::InvalidUtf8, bad.offset));
-            }
-            Err(bad) => bad.valid_end,
-        };
-        self.lex_from(plan, chunk.get(..end).unwrap_or_default(), 0, out, stats)?;
-        if checked.is_err() {
-            // Outside a string the invalid byte is a syntax error of its own.
-            if self.lex != Lex::Str {
-                self.lex_from(plan, chunk, end, out, stats)?;
-            }
-            return Err(self.syntax(SyntaxKind::InvalidUtf8, end));
-        }
-        let limit = plan.limits.max_value_len;
-        self.cur
-            .end_chunk(chunk, out, limit)
-            .map_err(|_| self.too_long(plan))
+        utf8::feed(self, plan, chunk, out, stats)
     }
 
     fn lex_from<O: Output>(
@@ -209,11 +188,8 @@ impl JsonMasker {
         out: &mut O,
         stats: &mut Stats,
     ) -> Result<(), Fail> {
-        self.cur.start_chunk();
-        if let Some(carried) = self.utf8.pending() {
-            let offset = self.cur.consumed - carried as u64;
-            return Err(self.syntax_at(SyntaxKind::InvalidUtf8, offset));
-        }
+        utf8::finish(self, plan, out, stats)?;
+        self.cur.start_chunk(0, self.cur.total);
         if self.lex == Lex::Num && self.frames.is_empty() && self.num.complete() {
             self.end_token(plan, &[], 0, Scalar::Num, out, stats)?;
         }
@@ -797,7 +773,7 @@ impl JsonMasker {
     // ----- errors ----------------------------------------------------------------------
 
     fn location(&self, pos: usize) -> Location {
-        self.location_at(self.cur.consumed + pos as u64)
+        self.location_at(self.cur.base + pos as u64)
     }
 
     /// The path is filled in by [`JsonMasker::path`] once the error leaves the lexer,
@@ -833,13 +809,6 @@ impl JsonMasker {
         })
     }
 
-    fn syntax_at(&self, kind: SyntaxKind, offset: u64) -> Fail {
-        Box::new(MaskError::Syntax {
-            kind,
-            at: self.location_at(offset),
-        })
-    }
-
     fn expected(&self, what: &'static str, pos: usize) -> Fail {
         self.syntax(SyntaxKind::UnexpectedByte(what), pos)
     }
@@ -868,5 +837,48 @@ fn held_for(
         Some(_) => Some(Held::Mask(effective)),
         None if detect && kind != Scalar::Bool => Some(Held::Detect),
         None => None,
+    }
+}
+
+impl Lexer for JsonMasker {
+    fn cursor(&mut self) -> &mut Cursor {
+        &mut self.cur
+    }
+
+    fn utf8(&mut self) -> &mut Utf8Stream {
+        &mut self.utf8
+    }
+
+    fn lex<O: Output>(
+        &mut self,
+        plan: &Plan,
+        chunk: &[u8],
+        start: usize,
+        out: &mut O,
+        stats: &mut Stats,
+    ) -> Result<(), Fail> {
+        self.lex_from(plan, chunk, start, out, stats)
+    }
+
+    fn invalid_utf8<O: Output>(
+        &mut self,
+        plan: &Plan,
+        chunk: &[u8],
+        pos: usize,
+        out: &mut O,
+        stats: &mut Stats,
+    ) -> Fail {
+        // Outside a string a non-ASCII byte is a syntax error of its own, reported
+        // where it stands.
+        if self.lex != Lex::Str {
+            if let Err(e) = self.lex_from(plan, chunk, pos, out, stats) {
+                return e;
+            }
+        }
+        self.syntax(SyntaxKind::InvalidUtf8, pos)
+    }
+
+    fn too_long(&self, plan: &Plan) -> Fail {
+        JsonMasker::too_long(self, plan)
     }
 }

@@ -3,7 +3,7 @@
 //! This module defines the operators and applies the text-producing ones
 //! (`redact`, `partial`, `hash`, `tokenize`, `generalize`) to one decoded value. How an
 //! operator treats numbers, booleans, nulls and whole objects or arrays is decided by the
-//! format layers (`json`, `csv`), which call [`mask_text`] with the value's text. Keys
+//! format layers (`json`, `csv`), which call `mask_text` with the value's text. Keys
 //! live in [`Secrets`]; nothing here does I/O.
 //!
 //! Neighbours: `partial.rs` (type-aware partial masking), `pseudonym.rs` (keyed hash,
