@@ -30,9 +30,6 @@ pub(crate) const OTHER_KEY: u32 = u32::MAX - 1;
 /// Upper bound on automaton states; real policies need a few dozen.
 const MAX_STATES: usize = 20_000;
 
-/// Up to this many distinct names, keys are compared directly rather than hashed.
-const SMALL_ALPHABET: usize = 16;
-
 /// The first eight bytes of a key (zero-padded) as an integer.
 #[inline]
 fn prefix(key: &[u8]) -> u64 {
@@ -40,12 +37,6 @@ fn prefix(key: &[u8]) -> u64 {
         return u64::from_le_bytes(*head);
     }
     key.iter().rev().fold(0, |v, &b| (v << 8) | u64::from(b))
-}
-
-/// The bit of [`Automaton::lengths`] for a key of `len` bytes.
-#[inline]
-fn length_bit(len: usize) -> u64 {
-    1 << len.min(63)
 }
 
 /// What a selector leads to when it matches.
@@ -73,13 +64,12 @@ pub(crate) struct StateInfo {
 /// The compiled automaton.
 #[derive(Debug)]
 pub(crate) struct Automaton {
-    symbols: FxHashMap<Box<[u8]>, u32>,
-    /// Bit `n` is set when some name is `n` bytes long (bit 63: 63 or more): most keys
-    /// are told apart from every name by their length alone.
-    lengths: u64,
-    /// Small alphabets are searched by each name's length and first eight bytes (then
-    /// the rest, for longer names) rather than hashed.
-    small: Option<Vec<(usize, u64)>>,
+    /// The names' symbols grouped by name length, each group sorted by the name's
+    /// first eight bytes: a key is compared only with names of its own length, by one
+    /// integer compare each (and the rest of the bytes for longer names).
+    by_len: Vec<(u64, u32)>,
+    /// For each length, the range of `by_len` holding the names of that length.
+    len_ranges: Vec<(u32, u32)>,
     names: Vec<Box<str>>,
     width: usize,
     table: Vec<StateId>,
@@ -196,17 +186,26 @@ impl Automaton {
                 info
             })
             .collect();
-        let lengths = names.iter().fold(0u64, |m, n| m | length_bit(n.len()));
-        let small = (names.len() <= SMALL_ALPHABET).then(|| {
-            names
-                .iter()
-                .map(|n| (n.len(), prefix(n.as_bytes())))
-                .collect()
-        });
+        let mut by_len: Vec<(usize, u64, u32)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.len(), prefix(n.as_bytes()), i as u32))
+            .collect();
+        by_len.sort_unstable();
+        let max_len = by_len.last().map_or(0, |e| e.0);
+        let mut len_ranges = vec![(0u32, 0u32); max_len + 1];
+        for (i, (len, _, _)) in by_len.iter().enumerate() {
+            if let Some(r) = len_ranges.get_mut(*len) {
+                if r.0 == r.1 {
+                    *r = (i as u32, i as u32);
+                }
+                r.1 = i as u32 + 1;
+            }
+        }
+        let by_len = by_len.into_iter().map(|(_, p, sym)| (p, sym)).collect();
         Ok(Automaton {
-            symbols,
-            lengths,
-            small,
+            by_len,
+            len_ranges,
             names,
             width,
             table,
@@ -246,25 +245,29 @@ impl Automaton {
     /// The symbol of a decoded key.
     #[inline]
     pub(crate) fn symbol(&self, key: &[u8]) -> u32 {
-        if self.lengths & length_bit(key.len()) == 0 {
+        let Some(&(start, end)) = self.len_ranges.get(key.len()) else {
+            return OTHER_KEY;
+        };
+        if start == end {
             return OTHER_KEY;
         }
-        if let Some(small) = &self.small {
-            let sig = (key.len(), prefix(key));
-            for (i, s) in small.iter().enumerate() {
-                if *s == sig
-                    && (key.len() <= 8
-                        || self
-                            .names
-                            .get(i)
-                            .is_some_and(|n| n.as_bytes().get(8..) == key.get(8..)))
-                {
-                    return i as u32;
-                }
+        let group = self
+            .by_len
+            .get(start as usize..end as usize)
+            .unwrap_or_default();
+        let head = prefix(key);
+        for &(p, symbol) in group {
+            if p == head
+                && (key.len() <= 8
+                    || self
+                        .names
+                        .get(symbol as usize)
+                        .is_some_and(|n| n.as_bytes().get(8..) == key.get(8..)))
+            {
+                return symbol;
             }
-            return OTHER_KEY;
         }
-        self.symbols.get(key).copied().unwrap_or(OTHER_KEY)
+        OTHER_KEY
     }
 
     /// The state of a member with key symbol `symbol` of a node in state `s`.
@@ -355,14 +358,13 @@ mod tests {
     }
 
     #[test]
-    fn symbols_agree_for_small_and_large_alphabets() {
+    fn symbols_are_found_among_many_names_of_equal_length() {
         let names: Vec<String> = (0..40)
             .map(|i| format!("$..{}", ["k", "longer_key_", "张"][i % 3].repeat(1 + i / 3)))
             .collect();
         for n in [3, 40] {
             let refs: Vec<&str> = names.iter().take(n).map(String::as_str).collect();
             let a = compile(&refs);
-            assert_eq!(a.small.is_some(), n <= SMALL_ALPHABET);
             for (i, sel) in refs.iter().enumerate() {
                 let key = sel.trim_start_matches("$..");
                 assert_eq!(a.symbol(key.as_bytes()), i as u32, "{key}");

@@ -346,4 +346,21 @@ fn limits_bound_held_values_and_depth() {
         Err(MaskError::TooDeep { .. })
     ));
     assert!(mask_all_ways(&p, Format::Json, b"[[[1]]]").is_ok());
+    // The same bound for values only the detectors look at.
+    let p = plan_with(PlanSpec {
+        detect: Some(DetectRule {
+            types: vec![PiiType::Email],
+            operator: partial(),
+        }),
+        limits: Limits {
+            max_value_len: 16,
+            max_depth: 3,
+        },
+        ..Default::default()
+    });
+    let long = br#"{"note":"a long note without anything personal"}"#;
+    assert!(matches!(
+        mask_all_ways(&p, Format::Json, long),
+        Err(MaskError::ValueTooLong { .. })
+    ));
 }

@@ -201,6 +201,8 @@ impl JsonMasker {
 
     // ----- structure -------------------------------------------------------------------
 
+    /// Handles structure and the tokens that complete at once, until a token spans
+    /// further than its fast path goes (a string, number or literal) or the chunk ends.
     fn structural<O: Output>(
         &mut self,
         plan: &Plan,
@@ -209,37 +211,45 @@ impl JsonMasker {
         out: &mut O,
         stats: &mut Stats,
     ) -> Result<usize, Fail> {
-        while let Some(&b) = chunk.get(i) {
-            match b {
-                b' ' | b'\t' | b'\r' => i += 1,
-                b'\n' => {
-                    self.newline = true;
-                    i += 1;
+        loop {
+            while let Some(&b) = chunk.get(i) {
+                match b {
+                    b' ' => i = skip_spaces(chunk, i + 1),
+                    b'\t' | b'\r' => i += 1,
+                    b'\n' => {
+                        self.newline = true;
+                        i += 1;
+                    }
+                    _ => break,
                 }
-                _ => break,
             }
-        }
-        let Some(&b) = chunk.get(i) else { return Ok(i) };
-        match self.lex {
-            Lex::Value => self.begin_value(plan, chunk, i, b, out, stats),
-            Lex::ValueOrClose if b == b']' => self.close(i),
-            Lex::ValueOrClose => self.begin_value(plan, chunk, i, b, out, stats),
-            Lex::KeyOrClose if b == b'}' => self.close(i),
-            Lex::KeyOrClose | Lex::Key if b == b'"' => self.begin_key(plan, chunk, i),
-            Lex::KeyOrClose => Err(self.expected("a key or `}`", i)),
-            Lex::Key => Err(self.expected("a key", i)),
-            Lex::Colon if b == b':' => {
-                self.lex = Lex::Value;
-                Ok(i + 1)
-            }
-            Lex::Colon => Err(self.expected("`:` after the key", i)),
-            Lex::AfterValue => self.after_value(i, b),
-            Lex::Done if self.ndjson && self.newline => {
-                self.begin_value(plan, chunk, i, b, out, stats)
-            }
-            Lex::Done if self.ndjson => Err(self.expected("a newline between records", i)),
-            Lex::Done | Lex::Str | Lex::Num | Lex::Lit => {
-                Err(self.syntax(SyntaxKind::TrailingData, i))
+            let Some(&b) = chunk.get(i) else { return Ok(i) };
+            i = match self.lex {
+                Lex::Value => self.begin_value(plan, chunk, i, b, out, stats)?,
+                Lex::ValueOrClose if b == b']' => self.close(i),
+                Lex::ValueOrClose => self.begin_value(plan, chunk, i, b, out, stats)?,
+                Lex::KeyOrClose if b == b'}' => self.close(i),
+                Lex::KeyOrClose | Lex::Key if b == b'"' => self.begin_key(plan, chunk, i)?,
+                Lex::KeyOrClose => return Err(self.expected("a key or `}`", i)),
+                Lex::Key => return Err(self.expected("a key", i)),
+                Lex::Colon if b == b':' => {
+                    self.lex = Lex::Value;
+                    i + 1
+                }
+                Lex::Colon => return Err(self.expected("`:` after the key", i)),
+                Lex::AfterValue => self.after_value(i, b)?,
+                Lex::Done if self.ndjson && self.newline => {
+                    self.begin_value(plan, chunk, i, b, out, stats)?
+                }
+                Lex::Done if self.ndjson => {
+                    return Err(self.expected("a newline between records", i))
+                }
+                Lex::Done | Lex::Str | Lex::Num | Lex::Lit => {
+                    return Err(self.syntax(SyntaxKind::TrailingData, i))
+                }
+            };
+            if matches!(self.lex, Lex::Str | Lex::Num | Lex::Lit) {
+                return Ok(i);
             }
         }
     }
@@ -257,16 +267,16 @@ impl JsonMasker {
                 self.lex = if array { Lex::Value } else { Lex::Key };
                 Ok(i + 1)
             }
-            (b']', true) | (b'}', false) => self.close(i),
+            (b']', true) | (b'}', false) => Ok(self.close(i)),
             (_, true) => Err(self.expected("`,` or `]`", i)),
             (_, false) => Err(self.expected("`,` or `}`", i)),
         }
     }
 
-    fn close(&mut self, i: usize) -> Result<usize, Fail> {
+    fn close(&mut self, i: usize) -> usize {
         self.frames.pop();
         self.end_value(i + 1);
-        Ok(i + 1)
+        i + 1
     }
 
     /// A value ended just before `pos`.
@@ -469,23 +479,40 @@ impl JsonMasker {
             }
             b'"' => {
                 let held = held_for(rule, effective, detect, Scalar::Str, stats);
-                if held.is_none() || held == Some(Held::Detect) {
-                    // The common case: a string whole in this chunk, unescaped, that no
-                    // rule covers and (if detectors run) the prefilter rules out.
-                    let rest = chunk.get(i + 1..).unwrap_or_default();
-                    let at = scan_string(rest);
-                    if rest.get(at) == Some(&b'"') {
-                        let content = rest.get(..at).unwrap_or_default();
-                        let clear = held.is_none()
-                            || plan
-                                .detectors
-                                .as_ref()
-                                .is_some_and(|(d, _)| !d.may_contain(content));
-                        if clear {
-                            self.end_value(i + at + 2);
-                            return Ok(i + at + 2);
+                // The common case: a string whole in this chunk and unescaped is decided
+                // on the spot, without holding it.
+                let rest = chunk.get(i + 1..).unwrap_or_default();
+                let at = scan_string(rest);
+                // A held value over the limit takes the slow path, which refuses it.
+                let fits = held.is_none() || at + 2 <= plan.limits.max_value_len;
+                if rest.get(at) == Some(&b'"') && fits {
+                    let end = i + at + 2;
+                    let content = rest.get(..at).unwrap_or_default();
+                    let clear = match held {
+                        None => true,
+                        Some(Held::Detect) => plan
+                            .detectors
+                            .as_ref()
+                            .is_some_and(|(d, _)| !d.may_contain(content)),
+                        Some(Held::Mask(_)) => false,
+                    };
+                    if let (false, Some(held)) = (clear, held) {
+                        let Ok(text) = simdutf8::basic::from_utf8(content) else {
+                            return Err(self.syntax(SyntaxKind::InvalidUtf8, i + 1));
+                        };
+                        let scratch = Scratch {
+                            text: &mut self.text,
+                            rendered: &mut self.rendered,
+                            detections: &mut self.detections,
+                        };
+                        if scratch.render(plan, held, Scalar::Str, text, stats) {
+                            self.cur.flush(chunk, i, out);
+                            self.cur.clean = end;
+                            out.emit(&self.rendered);
                         }
                     }
+                    self.end_value(end);
+                    return Ok(end);
                 }
                 self.begin_token(i, held);
                 self.check = StrCheck::default();
@@ -717,23 +744,12 @@ impl JsonMasker {
             // Numbers and literals are ASCII by construction.
             Scalar::Num | Scalar::Bool => std::str::from_utf8(raw).unwrap_or_default(),
         };
-        self.rendered.clear();
-        let rendered = match held {
-            Held::Mask(r) => match plan.rule(r) {
-                Some(rule) => {
-                    stats.count_masked(rule.pii, rule.operator.kind());
-                    value::mask(plan, rule, kind, text, &mut self.text)
-                }
-                None => Rendered::Unchanged,
-            },
-            Held::Detect => value::detect(plan, text, stats, &mut self.text, &mut self.detections),
+        let scratch = Scratch {
+            text: &mut self.text,
+            rendered: &mut self.rendered,
+            detections: &mut self.detections,
         };
-        match rendered {
-            Rendered::Unchanged => {}
-            Rendered::Null => self.rendered.extend_from_slice(b"null"),
-            Rendered::Text => encode(&self.text, &mut self.rendered),
-        }
-        if rendered != Rendered::Unchanged {
+        if scratch.render(plan, held, kind, text, stats) {
             self.cur.discard(chunk, end, out);
             out.emit(&self.rendered);
         } else {
@@ -819,6 +835,54 @@ impl JsonMasker {
             at: self.location_at(self.cur.region_at),
         })
     }
+}
+
+/// The buffers a value is rendered in.
+struct Scratch<'a> {
+    text: &'a mut String,
+    rendered: &'a mut Vec<u8>,
+    detections: &'a mut Vec<Detection>,
+}
+
+impl Scratch<'_> {
+    /// Renders a held scalar into `rendered`; returns false if it stays as it was.
+    fn render(self, plan: &Plan, held: Held, kind: Scalar, text: &str, stats: &mut Stats) -> bool {
+        self.rendered.clear();
+        let rendered = match held {
+            Held::Mask(r) => match plan.rule(r) {
+                Some(rule) => {
+                    stats.count_masked(rule.pii, rule.operator.kind());
+                    value::mask(plan, rule, kind, text, self.text)
+                }
+                None => Rendered::Unchanged,
+            },
+            Held::Detect => value::detect(plan, text, stats, self.text, self.detections),
+        };
+        match rendered {
+            Rendered::Unchanged => return false,
+            Rendered::Null => self.rendered.extend_from_slice(b"null"),
+            Rendered::Text => encode(self.text, self.rendered),
+        }
+        true
+    }
+}
+
+/// The index of the first byte at or after `i` that is not a space. Indentation is
+/// mostly long runs of spaces: they are skipped eight at a time.
+#[inline]
+fn skip_spaces(chunk: &[u8], mut i: usize) -> usize {
+    const SPACES: u64 = 0x2020_2020_2020_2020;
+    while let Some(word) = chunk.get(i..).and_then(|r| r.first_chunk::<8>()) {
+        let other = u64::from_le_bytes(*word) ^ SPACES;
+        if other != 0 {
+            return i + (other.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while chunk.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    i
 }
 
 /// Whether a scalar is held until complete, and why; counts `keep` as served unmasked.

@@ -177,6 +177,15 @@ fn count_digits(value: &str, allowed: &[char]) -> Option<usize> {
 
 /// `13812345678` → `138****5678`; a `+86`, `86` or `0086` prefix and separators are kept.
 fn cn_mobile(value: &str, mask: char, out: &mut String) -> bool {
+    // The common case, eleven bare digits, without walking the characters.
+    if let [b'1', b'3'..=b'9', rest @ ..] = value.as_bytes() {
+        if rest.len() == 9 && rest.iter().all(u8::is_ascii_digit) {
+            out.push_str(value.get(..3).unwrap_or_default());
+            push_mask(4, mask, out);
+            out.push_str(value.get(7..).unwrap_or_default());
+            return true;
+        }
+    }
     let Some(digits) = count_digits(value, MOBILE_SEPARATORS) else {
         return false;
     };
