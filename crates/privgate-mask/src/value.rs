@@ -73,9 +73,7 @@ pub(crate) fn detect(
     let Some((detectors, op)) = &plan.detectors else {
         return Rendered::Unchanged;
     };
-    if !detectors.may_contain(value.as_bytes()) {
-        return Rendered::Unchanged;
-    }
+    // `find` runs the detectors' prefilter itself.
     detections.clear();
     detectors.find(value, detections);
     for d in detections.iter() {

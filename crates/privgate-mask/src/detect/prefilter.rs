@@ -1,6 +1,7 @@
 //! The byte-level pre-filter behind [`Detectors::may_contain`](super::Detectors::may_contain)
 //! and the first step of `find`: one pass that notes the few things some detector needs
-//! (enough digits, a `+` before a digit, an `@`, colons, dots between digits).
+//! (enough digits, enough digits after a `+`, an `@`, enough colons or a `::`, dots
+//! between digits).
 //!
 //! It never confirms anything and must never miss: every field of [`Hints`] is a necessary
 //! condition of a detector, proved by the shapes in the scanners (`numeric.rs`, `code.rs`,
@@ -57,12 +58,14 @@ pub(super) struct Hints {
     chain: usize,
     /// Longest unbroken run of digits.
     run: usize,
-    /// Whether some digit follows a `+`.
-    plus: bool,
+    /// Longest chain that starts right after a `+`.
+    plus_chain: usize,
     /// Whether there is an `@`.
     at: bool,
     /// Number of `:`.
     colons: usize,
+    /// Whether some `:` follows another (`::`).
+    double_colon: bool,
     /// Number of `.` with a digit on both sides.
     dotted: usize,
 }
@@ -101,7 +104,7 @@ impl Hints {
 
     /// Whether the number detectors (`numeric.rs`) may match.
     pub(super) fn numbers(&self, needs: &Needs) -> bool {
-        self.chain >= needs.chain || (self.plus && self.chain >= needs.e164_chain)
+        self.chain >= needs.chain || self.plus_chain >= needs.e164_chain
     }
 
     /// Whether the code detectors (`code.rs`) may match.
@@ -119,9 +122,10 @@ impl Hints {
         needs.dots && self.dotted >= 3
     }
 
-    /// Whether the IPv6 detector may match.
+    /// Whether the IPv6 detector may match: an address has eight groups (seven colons,
+    /// six when it ends in an IPv4 address) or a `::`. Times (`09:30:00+08:00`) have fewer.
     pub(super) fn ipv6(&self, needs: &Needs) -> bool {
-        needs.colons && self.colons >= 2
+        needs.colons && (self.double_colon || self.colons >= 6)
     }
 }
 
@@ -129,6 +133,8 @@ impl Hints {
 #[derive(Debug, Default)]
 struct Cursor {
     chain: usize,
+    /// The current chain started right after a `+`.
+    plus: bool,
     run: usize,
     prev2: u8,
     prev: u8,
@@ -145,19 +151,26 @@ impl Cursor {
             h.chain = h.chain.max(self.chain);
             h.run = h.run.max(self.run);
             if prev == b'+' {
-                h.plus = true;
+                self.plus = true;
             } else if prev == b'.' && prev2.is_ascii_digit() {
                 h.dotted += 1;
+            }
+            if self.plus {
+                h.plus_chain = h.plus_chain.max(self.chain);
             }
             return true;
         }
         self.run = 0;
         if !(matches!(b, b' ' | b'-') && prev.is_ascii_digit()) {
             self.chain = 0;
+            self.plus = false;
         }
         match b {
             b'@' => h.at = true,
-            b':' => h.colons += 1,
+            b':' => {
+                h.colons += 1;
+                h.double_colon |= prev == b':';
+            }
             _ => return false,
         }
         true
@@ -174,11 +187,12 @@ impl Cursor {
                 self.run = 0;
                 if !(matches!(b, b' ' | b'-') && self.prev.is_ascii_digit()) {
                     self.chain = 0;
+                    self.plus = false;
                 }
                 (self.prev2, self.prev) = (self.prev, b);
             }
             _ => {
-                (self.chain, self.run) = (0, 0);
+                (self.chain, self.run, self.plus) = (0, 0, false);
                 (self.prev2, self.prev) = (byte(to - 2), byte(to - 1));
             }
         }
@@ -202,7 +216,7 @@ mod tests {
     /// The same hints, computed one byte at a time with no skipping.
     fn reference(bytes: &[u8]) -> Hints {
         let mut h = Hints::default();
-        let (mut chain, mut run) = (0usize, 0usize);
+        let (mut chain, mut run, mut plus) = (0usize, 0usize, false);
         let (mut prev2, mut prev) = (0u8, 0u8);
         for &b in bytes {
             if b.is_ascii_digit() {
@@ -210,15 +224,20 @@ mod tests {
                 run += 1;
                 h.chain = h.chain.max(chain);
                 h.run = h.run.max(run);
-                h.plus |= prev == b'+';
+                plus |= prev == b'+';
+                if plus {
+                    h.plus_chain = h.plus_chain.max(chain);
+                }
                 h.dotted += usize::from(prev == b'.' && prev2.is_ascii_digit());
             } else {
                 run = 0;
                 if !(matches!(b, b' ' | b'-') && prev.is_ascii_digit()) {
                     chain = 0;
+                    plus = false;
                 }
                 h.at |= b == b'@';
                 h.colons += usize::from(b == b':');
+                h.double_colon |= b == b':' && prev == b':';
             }
             (prev2, prev) = (prev, b);
         }
@@ -236,6 +255,7 @@ mod tests {
             "1.2.3",
             "v2 - 3 - 4",
             "Booking 2024-05-01 10:30, room 302",
+            "2024-05-06T09:30:00+08:00",
             "12 34 56 78 90",
         ] {
             assert!(!all.may_contain(text.as_bytes()), "{text}");
