@@ -278,11 +278,11 @@ impl CsvMasker {
                 return Err(self.syntax(SyntaxKind::CsvExtraField, i));
             };
             match plan.rule(column.rule) {
-                Some(r) if r.operator == Operator::Drop => {
+                Some(r) if matches!(r.operator, Operator::Drop) => {
                     stats.count_masked(r.pii, r.operator.kind());
                     Field::Dropped
                 }
-                Some(r) if r.operator == Operator::Keep => {
+                Some(r) if matches!(r.operator, Operator::Keep) => {
                     stats.count_masked(r.pii, r.operator.kind());
                     Field::Pass
                 }
@@ -404,7 +404,7 @@ impl CsvMasker {
                 let rule = plan.automaton.info(state).rule;
                 let drop = plan
                     .rule(rule)
-                    .is_some_and(|r| r.operator == Operator::Drop);
+                    .is_some_and(|r| matches!(r.operator, Operator::Drop));
                 self.has_drops |= drop;
                 self.columns.push(Column { rule, symbol });
                 if drop {
@@ -508,7 +508,7 @@ impl Lexer for CsvMasker {
 
 /// Writes `s` as a CSV field, quoted only when it must be.
 fn encode(s: &str, out: &mut Vec<u8>) {
-    if !s.bytes().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n')) {
+    if !needs_quotes(s.as_bytes()) {
         out.extend_from_slice(s.as_bytes());
         return;
     }
@@ -520,6 +520,31 @@ fn encode(s: &str, out: &mut Vec<u8>) {
         out.extend_from_slice(part.1.as_bytes());
     }
     out.push(b'"');
+}
+
+/// Whether a field holds `,`, `"`, `\r` or `\n`: eight bytes at a time with word
+/// arithmetic, as masked values are short and rarely need quoting.
+fn needs_quotes(bytes: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let w = u64::from_le_bytes(w);
+        let hits = zero(w ^ (LO * u64::from(b',')))
+            | zero(w ^ (LO * u64::from(b'"')))
+            | zero(w ^ (LO * u64::from(b'\r')))
+            | zero(w ^ (LO * u64::from(b'\n')));
+        if hits != 0 {
+            return true;
+        }
+    }
+    words
+        .remainder()
+        .iter()
+        .any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
 }
 
 /// The rule of a column, for tests.
@@ -552,6 +577,19 @@ mod tests {
         assert_eq!(column_rule(&plan, "phone"), 0);
         assert_eq!(column_rule(&plan, "mobile"), 0);
         assert_eq!(column_rule(&plan, "name"), NO_RULE);
+    }
+
+    #[test]
+    fn needs_quotes_finds_every_special_byte_anywhere() {
+        let text = "abcdefgh张三ijklmnop".as_bytes();
+        assert!(!needs_quotes(text));
+        for special in [b',', b'"', b'\r', b'\n'] {
+            for at in 0..=text.len() {
+                let mut t = text.to_vec();
+                t.insert(at, special);
+                assert!(needs_quotes(&t), "{t:?}");
+            }
+        }
     }
 
     #[test]

@@ -135,7 +135,7 @@ impl Plan {
         automaton.mark_drops(|r| {
             rules
                 .get(r as usize)
-                .is_some_and(|rule| rule.operator == Operator::Drop)
+                .is_some_and(|rule| matches!(rule.operator, Operator::Drop))
         });
 
         let detectors = match &spec.detect {

@@ -80,7 +80,7 @@ pub(crate) fn detect(
         stats.count_detected(d.kind);
         stats.count_masked(d.kind, op.kind());
     }
-    if detections.is_empty() || *op == Operator::Keep {
+    if detections.is_empty() || matches!(op, Operator::Keep) {
         return Rendered::Unchanged;
     }
     text.clear();

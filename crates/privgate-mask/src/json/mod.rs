@@ -388,7 +388,7 @@ impl JsonMasker {
         let own = plan.rule(info.rule);
 
         if !suppress {
-            if in_array && own.is_some_and(|r| r.operator == Operator::Drop) {
+            if in_array && own.is_some_and(|r| matches!(r.operator, Operator::Drop)) {
                 if let Some(r) = own {
                     stats.count_masked(r.pii, r.operator.kind());
                 }
@@ -638,7 +638,7 @@ impl JsonMasker {
         top.symbol = symbol;
         self.lex = Lex::Colon;
         match plan.rule(plan.automaton.info(child).rule) {
-            Some(r) if r.operator == Operator::Drop => {
+            Some(r) if matches!(r.operator, Operator::Drop) => {
                 stats.count_masked(r.pii, r.operator.kind());
                 self.cur.discard(chunk, end, out);
                 self.suppress(Some(self.frames.len()));
@@ -894,7 +894,7 @@ fn held_for(
     stats: &mut Stats,
 ) -> Option<Held> {
     match rule {
-        Some(r) if r.operator == Operator::Keep => {
+        Some(r) if matches!(r.operator, Operator::Keep) => {
             stats.count_masked(r.pii, r.operator.kind());
             None
         }
