@@ -87,7 +87,10 @@ pub struct Policy {
 /// The fixed, non-secret keys of [`Policy::load_for_check`].
 pub fn check_secrets() -> Secrets {
     let s = Secrets::new().with_hash_key(CHECK_HASH_KEY);
-    match s.clone().with_token_key(CHECK_TOKEN_KEY_ID, CHECK_TOKEN_KEY) {
+    match s
+        .clone()
+        .with_token_key(CHECK_TOKEN_KEY_ID, CHECK_TOKEN_KEY)
+    {
         Ok(s) => s,
         // Unreachable with the constants above; without a token key `tokenize` is
         // reported as missing its key rather than panicking.
@@ -116,23 +119,33 @@ impl Policy {
 
     /// Loads a policy set from (name, bytes) pairs, e.g. for fuzzing or embedding. The
     /// names are what diagnostics show and what the content hash covers.
-    pub fn from_sources(files: &[(String, Vec<u8>)], secrets: Secrets) -> Result<Policy, PolicyError> {
+    pub fn from_sources(
+        files: &[(String, Vec<u8>)],
+        secrets: Secrets,
+    ) -> Result<Policy, PolicyError> {
         let mut sources = Sources::new();
         let mut out = Collector::default();
-        let parsed: Vec<(usize, RawPolicyFile)> = load::parse_all(files, &mut sources, &mut out, false);
+        let parsed: Vec<(usize, RawPolicyFile)> =
+            load::parse_all(files, &mut sources, &mut out, false);
         if out.has_errors() {
             // A file that did not parse is missing from the set: checking the rest would
             // only report the consequences (a missing `levels`, unknown names).
-            return Err(PolicyError::Invalid(Box::new(Diagnostics::new(out.items, sources))));
+            return Err(PolicyError::Invalid(Box::new(Diagnostics::new(
+                out.items, sources,
+            ))));
         }
         let raws: Vec<RawPolicyFile> = parsed.into_iter().map(|(_, f)| f).collect();
         let model = check::check(&raws, &sources, &mut out);
         if out.has_errors() {
-            return Err(PolicyError::Invalid(Box::new(Diagnostics::new(out.items, sources))));
+            return Err(PolicyError::Invalid(Box::new(Diagnostics::new(
+                out.items, sources,
+            ))));
         }
         let plans = compile(&model, &secrets, &sources, &mut out);
         if out.has_errors() {
-            return Err(PolicyError::Invalid(Box::new(Diagnostics::new(out.items, sources))));
+            return Err(PolicyError::Invalid(Box::new(Diagnostics::new(
+                out.items, sources,
+            ))));
         }
         Ok(Policy {
             levels: model.levels,
@@ -146,7 +159,9 @@ impl Policy {
 
     /// The masking plan of `role` on `route`, if the role is allowed there.
     pub fn plan(&self, role: &str, route: &str) -> Option<&Arc<Plan>> {
-        self.plans.get(&(role.to_owned(), route.to_owned())).map(|(p, _)| p)
+        self.plans
+            .get(&(role.to_owned(), route.to_owned()))
+            .map(|(p, _)| p)
     }
 
     /// What `role` sees of each field on `route`, strictest level first.
@@ -168,7 +183,9 @@ impl Policy {
         if !self.roles.iter().any(|r| r.name == role) {
             return Err(PolicyError::UnknownRole(role.to_owned()));
         }
-        let r = self.route(route).ok_or_else(|| PolicyError::UnknownRoute(route.to_owned()))?;
+        let r = self
+            .route(route)
+            .ok_or_else(|| PolicyError::UnknownRoute(route.to_owned()))?;
         Ok(if !r.allow.iter().any(|a| a == role) {
             Decision::Denied
         } else if r.step_up.is_some() {
@@ -264,9 +281,14 @@ fn compile(model: &Model, secrets: &Secrets, sources: &Sources, out: &mut Collec
             reported.push(*at);
             let name = op.kind().as_str();
             out.push(
-                error("missing-key", format!("`{name}` needs a {name} key, and none is configured"))
-                    .at(Collector::locate(sources, *at), "used here")
-                    .help(Some("keys live in the gateway configuration, never in policy files".into())),
+                error(
+                    "missing-key",
+                    format!("`{name}` needs a {name} key, and none is configured"),
+                )
+                .at(Collector::locate(sources, *at), "used here")
+                .help(Some(
+                    "keys live in the gateway configuration, never in policy files".into(),
+                )),
             );
         }
     }
@@ -309,12 +331,18 @@ fn compile(model: &Model, secrets: &Secrets, sources: &Sources, out: &mut Collec
             };
             match Plan::compile(&spec, secrets.clone()) {
                 Ok(plan) => {
-                    plans.insert((role.name.clone(), route.name.clone()), (Arc::new(plan), rows));
+                    plans.insert(
+                        (role.name.clone(), route.name.clone()),
+                        (Arc::new(plan), rows),
+                    );
                 }
                 Err(e) if out.has_errors() => drop(e),
                 Err(e) => out.push(error(
                     "plan",
-                    format!("the plan of role `{}` on route `{}` does not compile: {e}", role.name, route.name),
+                    format!(
+                        "the plan of role `{}` on route `{}` does not compile: {e}",
+                        role.name, route.name
+                    ),
                 )),
             }
         }

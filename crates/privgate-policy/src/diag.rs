@@ -9,9 +9,7 @@
 
 use std::fmt;
 
-use miette::{
-    GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan,
-};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
 
 use crate::source::{Pos, Sources};
 
@@ -22,6 +20,8 @@ pub enum Severity {
     Error,
     /// The set loads, but something looks wrong.
     Warning,
+    /// Not a problem: another place a problem refers to.
+    Advice,
 }
 
 /// Another place a diagnostic refers to (e.g. the first definition of a duplicate name).
@@ -182,8 +182,10 @@ where
         if k.to_lowercase() == lower {
             return Some(k);
         }
-        let d = strsim::levenshtein(&lower, &k.to_lowercase());
-        let limit = (k.chars().count().max(word.chars().count()) / 3).max(1);
+        // Transpositions count once (`emial`); names of one or two characters only match
+        // by case, so `L5` suggests nothing rather than a wrong level.
+        let d = strsim::osa_distance(&lower, &k.to_lowercase());
+        let limit = k.chars().count().max(word.chars().count()) / 3;
         if d <= limit && best.is_none_or(|(b, _)| d < b) {
             best = Some((d, k));
         }
@@ -257,7 +259,11 @@ impl Diagnostics {
             out.push('\n');
         }
         let errors = self.error_count();
-        let warnings = self.items.len() - errors;
+        let warnings = self
+            .items
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .count();
         out.push_str(&format!(
             "{errors} error{}, {warnings} warning{}\n",
             if errors == 1 { "" } else { "s" },
@@ -296,7 +302,7 @@ impl Report {
             .iter()
             .map(|rel| {
                 let mut r = Report::place(rel.message.clone(), "", Some(&rel.at), sources);
-                r.severity = Severity::Warning;
+                r.severity = Severity::Advice;
                 r.kind = "";
                 r
             })
@@ -344,6 +350,7 @@ impl miette::Diagnostic for Report {
         Some(match self.severity {
             Severity::Error => miette::Severity::Error,
             Severity::Warning => miette::Severity::Warning,
+            Severity::Advice => miette::Severity::Advice,
         })
     }
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
@@ -380,6 +387,8 @@ mod tests {
         assert_eq!(did_you_mean("clearence", known), Some("clearance"));
         assert_eq!(did_you_mean("Fields", known), Some("fields"));
         assert_eq!(did_you_mean("zzz", known), None);
-        assert_eq!(did_you_mean("L5", ["L1", "L2"]), Some("L1"));
+        assert_eq!(did_you_mean("L5", ["L1", "L2"]), None);
+        assert_eq!(did_you_mean("l2", ["L1", "L2"]), Some("L2"));
+        assert_eq!(did_you_mean("emial", ["email", "ipv4"]), Some("email"));
     }
 }

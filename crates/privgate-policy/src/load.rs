@@ -100,7 +100,11 @@ pub(crate) fn parse_all<T: DeserializeOwned + Default>(
     parsed
 }
 
-fn at(sources: &Sources, m: Option<&marked_yaml::Marker>, file: usize) -> Option<crate::diag::Location> {
+fn at(
+    sources: &Sources,
+    m: Option<&marked_yaml::Marker>,
+    file: usize,
+) -> Option<crate::diag::Location> {
     let pos = m.map_or(
         Pos {
             file,
@@ -157,15 +161,26 @@ fn parse_diagnostic(e: &FromYamlError, sources: &Sources, file: usize) -> crate:
             let inner: &NodeError = node;
             match inner {
                 NodeError::UnknownFieldError(key, expected, _) => {
-                    let expected_list = expected.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ");
+                    let expected_list = expected
+                        .iter()
+                        .map(|e| format!("`{e}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
                     let help = suggest(key, expected.iter().copied())
                         .unwrap_or_else(|| format!("expected one of: {expected_list}"));
                     error("unknown-key", format!("unknown key `{key}`"))
-                        .at(key_at(sources, m.as_ref(), file, key), format!("expected one of: {expected_list}"))
+                        .at(
+                            key_at(sources, m.as_ref(), file, key),
+                            format!("expected one of: {expected_list}"),
+                        )
                         .help(Some(help))
                 }
-                NodeError::Other(msg, _) => error("bad-value", msg.clone()).at(at(sources, m.as_ref(), file), "here"),
-                other => error("bad-value", other.to_string()).at(at(sources, m.as_ref(), file), "here"),
+                NodeError::Other(msg, _) => {
+                    error("bad-value", msg.clone()).at(at(sources, m.as_ref(), file), "here")
+                }
+                other => {
+                    error("bad-value", other.to_string()).at(at(sources, m.as_ref(), file), "here")
+                }
             }
         }
     }
@@ -188,7 +203,8 @@ fn key_at(
         let before = rest.get(..*i).and_then(|s| s.chars().last());
         let after = rest.get(i + key.len()..).unwrap_or("");
         let after = after.trim_start_matches(['"', '\'']);
-        !before.is_some_and(|c| c.is_alphanumeric() || c == '_') && after.trim_start().starts_with(':')
+        !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+            && after.trim_start().starts_with(':')
     });
     match found {
         Some((i, _)) => Collector::locate_range(sources, file, loc.offset + i, key.len()),

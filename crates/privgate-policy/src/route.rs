@@ -120,15 +120,23 @@ impl PathTemplate {
                 let Some(name) = inner.strip_suffix('}') else {
                     return Err(problem(offset, "a whole segment `{name}`"));
                 };
-                let valid = name
-                    .chars()
-                    .enumerate()
-                    .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
+                let valid = name.chars().enumerate().all(|(i, c)| {
+                    c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit())
+                });
                 if name.is_empty() || !valid {
-                    return Err(problem(offset + 1, "a parameter name (letters, digits, `_`)"));
+                    return Err(problem(
+                        offset + 1,
+                        "a parameter name (letters, digits, `_`)",
+                    ));
                 }
-                if segments.iter().any(|s| s == &Segment::Param(name.to_owned())) {
-                    return Err(problem(offset + 1, "a parameter name not used before in the path"));
+                if segments
+                    .iter()
+                    .any(|s| s == &Segment::Param(name.to_owned()))
+                {
+                    return Err(problem(
+                        offset + 1,
+                        "a parameter name not used before in the path",
+                    ));
                 }
                 segments.push(Segment::Param(name.to_owned()));
             } else if let Some(i) = seg.find(['{', '}', '?', '#', '%', ' ']) {
@@ -209,7 +217,10 @@ fn split_count(text: &str) -> (Option<u64>, &str, usize) {
 pub fn parse_duration(text: &str) -> Result<Duration, ParseProblem> {
     let (count, unit, digits) = split_count(text);
     let Some(count) = count.filter(|c| *c > 0) else {
-        return Err(problem(0, "a positive whole number followed by `s`, `m`, `h` or `d` (e.g. `5m`)"));
+        return Err(problem(
+            0,
+            "a positive whole number followed by `s`, `m`, `h` or `d` (e.g. `5m`)",
+        ));
     };
     let secs = match unit {
         "s" => 1,
@@ -235,7 +246,11 @@ pub fn parse_quota(text: &str) -> Result<Quota, ParseProblem> {
     };
     let base = n.len() + 1;
     let (count, unit, digits) = split_count(window);
-    let count = if digits == 0 { Some(1) } else { count.filter(|c| *c > 0) };
+    let count = if digits == 0 {
+        Some(1)
+    } else {
+        count.filter(|c| *c > 0)
+    };
     let Some(count) = count else {
         return Err(problem(base, "a positive window count"));
     };
@@ -245,7 +260,12 @@ pub fn parse_quota(text: &str) -> Result<Quota, ParseProblem> {
         "h" => 3600,
         "day" | "d" => 86_400,
         "week" | "w" => 604_800,
-        _ => return Err(problem(base + digits, "a window unit `s`, `m`, `h`, `day` or `week`")),
+        _ => {
+            return Err(problem(
+                base + digits,
+                "a window unit `s`, `m`, `h`, `day` or `week`",
+            ))
+        }
     };
     let window = count
         .checked_mul(secs)
@@ -276,15 +296,34 @@ mod tests {
     fn templates_match_literals_params_and_query() {
         let r = route("/api/appointments/{id}/notes");
         assert_eq!(
-            r.matches("GET", "/api/appointments/42/notes", &[("x", "1"), ("format", "csv")]),
+            r.matches(
+                "GET",
+                "/api/appointments/42/notes",
+                &[("x", "1"), ("format", "csv")]
+            ),
             Some(vec![("id".into(), "42".into())])
         );
-        assert_eq!(r.matches("POST", "/api/appointments/42/notes", &[("format", "csv")]), None);
+        assert_eq!(
+            r.matches("POST", "/api/appointments/42/notes", &[("format", "csv")]),
+            None
+        );
         assert_eq!(r.matches("GET", "/api/appointments/42/notes", &[]), None);
-        assert_eq!(r.matches("GET", "/api/appointments/42/notes", &[("format", "json")]), None);
-        assert_eq!(r.matches("GET", "/api/appointments//notes", &[("format", "csv")]), None);
-        assert_eq!(r.matches("GET", "/api/appointments/42", &[("format", "csv")]), None);
-        assert_eq!(r.matches("GET", "api/appointments/42/notes", &[("format", "csv")]), None);
+        assert_eq!(
+            r.matches("GET", "/api/appointments/42/notes", &[("format", "json")]),
+            None
+        );
+        assert_eq!(
+            r.matches("GET", "/api/appointments//notes", &[("format", "csv")]),
+            None
+        );
+        assert_eq!(
+            r.matches("GET", "/api/appointments/42", &[("format", "csv")]),
+            None
+        );
+        assert_eq!(
+            r.matches("GET", "api/appointments/42/notes", &[("format", "csv")]),
+            None
+        );
         let root = route("/");
         assert_eq!(root.matches("GET", "/", &[("format", "csv")]), Some(vec![]));
         assert_eq!(root.matches("GET", "/x", &[("format", "csv")]), None);

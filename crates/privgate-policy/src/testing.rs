@@ -102,7 +102,10 @@ pub fn run_tests(dir: impl AsRef<Path>) -> Result<TestReport, PolicyError> {
     }
     let mut report = TestReport::default();
     for (index, cases) in parsed {
-        let file = sources.get(index).map(|f| f.name.clone()).unwrap_or_default();
+        let file = sources
+            .get(index)
+            .map(|f| f.name.clone())
+            .unwrap_or_default();
         for case in cases {
             let outcome = match run_case(&policy, dir, &case) {
                 Ok(()) => CaseOutcome::Passed,
@@ -136,7 +139,11 @@ fn run_case(policy: &Policy, dir: &Path, case: &RawTestCase) -> Result<(), Failu
                 .collect();
             match policy.match_route(m, path, &pairs) {
                 Some((r, _)) => r.name.clone(),
-                None if case.expect_decision.as_ref().is_some_and(|d| d.value == "denied") => {
+                None if case
+                    .expect_decision
+                    .as_ref()
+                    .is_some_and(|d| d.value == "denied") =>
+                {
                     return Ok(());
                 }
                 None => return Err(fail(format!("no route matches `{m} {p}`"))),
@@ -154,7 +161,8 @@ fn run_case(policy: &Policy, dir: &Path, case: &RawTestCase) -> Result<(), Failu
             Decision::StepUp => "step_up",
             Decision::ApprovalRequired => "approval_required",
         };
-        if !["allowed", "denied", "step_up", "approval_required"].contains(&expected.value.as_str()) {
+        if !["allowed", "denied", "step_up", "approval_required"].contains(&expected.value.as_str())
+        {
             return Err(fail(format!(
                 "unknown `expect_decision` `{}` (expected `allowed`, `denied`, `step_up` or `approval_required`)",
                 expected.value
@@ -163,7 +171,10 @@ fn run_case(policy: &Policy, dir: &Path, case: &RawTestCase) -> Result<(), Failu
         return if actual == expected.value {
             Ok(())
         } else {
-            Err(fail(format!("expected decision `{}`, got `{actual}`", expected.value)))
+            Err(fail(format!(
+                "expected decision `{}`, got `{actual}`",
+                expected.value
+            )))
         };
     }
     let read = |rel: &str| {
@@ -199,7 +210,8 @@ fn run_case(policy: &Policy, dir: &Path, case: &RawTestCase) -> Result<(), Failu
             case.role.value
         ))
     })?;
-    let actual = mask_to_vec(plan, format, &input).map_err(|e| fail(format!("masking failed: {e}")))?;
+    let actual =
+        mask_to_vec(plan, format, &input).map_err(|e| fail(format!("masking failed: {e}")))?;
     let actual = String::from_utf8_lossy(&actual);
     if actual == expected {
         return Ok(());
@@ -208,5 +220,8 @@ fn run_case(policy: &Policy, dir: &Path, case: &RawTestCase) -> Result<(), Failu
         .unified_diff()
         .header("expected", "actual")
         .to_string();
-    Err(("the masked body differs from the expected one".into(), Some(diff)))
+    Err((
+        "the masked body differs from the expected one".into(),
+        Some(diff),
+    ))
 }
