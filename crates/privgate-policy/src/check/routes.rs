@@ -1,0 +1,231 @@
+//! The check stage's routes: matching, roles, formats, export controls, step-up, and the
+//! `approves` lists of roles that name them.
+//!
+//! Produces validated [`Route`]s; parsing of templates, durations and quotas is in
+//! `crate::route`. The rest of the check stage is in `mod.rs` and `operator.rs`.
+
+use privgate_mask::Format;
+
+use super::{Checker, Model};
+use crate::diag::{error, suggest};
+use crate::raw::{RawPolicyFile, RawRoute};
+use crate::route::{self, Export, PathTemplate, Route, StepUp, METHODS};
+
+impl Checker<'_> {
+    pub(super) fn route(&mut self, raw: &RawRoute, model: &Model) -> Option<Route> {
+        let start = self.out.items.len();
+        let name = &raw.name.value;
+        let m = &raw.matcher.value;
+        if m.methods.is_empty() {
+            let d = error("empty-methods", format!("route `{name}` matches no method")).at(
+                self.loc(raw.matcher.at),
+                "expected at least one method in `methods`",
+            );
+            self.push(d);
+        }
+        for method in &m.methods {
+            if !METHODS.contains(&method.value.as_str()) {
+                let d = error(
+                    "unknown-method",
+                    format!("unknown HTTP method `{}` in route `{name}`", method.value),
+                )
+                .at(
+                    self.loc(method.at),
+                    format!("expected one of: {}", METHODS.join(", ")),
+                )
+                .help(suggest(&method.value, METHODS));
+                self.push(d);
+            }
+        }
+        let path = PathTemplate::parse(&m.path.value)
+            .map_err(|p| {
+                self.problem(
+                    "bad-path",
+                    format!("the path template of route `{name}` is not valid"),
+                    &m.path,
+                    p,
+                )
+            })
+            .ok();
+        if raw.allow.is_empty() {
+            let d = error("empty-allow", format!("route `{name}` allows no role"))
+                .warning()
+                .at(self.loc(raw.name.at), "every request to it will be denied");
+            self.push(d);
+        }
+        for role in &raw.allow {
+            if !model.roles.iter().any(|r| r.name == role.value) {
+                let d = error(
+                    "unknown-role",
+                    format!("route `{name}` allows unknown role `{}`", role.value),
+                )
+                .at(self.loc(role.at), "not a role of the policy set")
+                .help(suggest(
+                    &role.value,
+                    model.roles.iter().map(|r| r.name.as_str()),
+                ));
+                self.push(d);
+            }
+        }
+        if let Some(records) = &raw.records {
+            self.selector(records, &format!("`records` of route `{name}`"));
+        }
+        let mut formats = Vec::new();
+        for f in raw.formats.iter().flatten() {
+            match f.value.as_str() {
+                "json" => formats.push(Format::Json),
+                "ndjson" => formats.push(Format::Ndjson),
+                "csv" => formats.push(Format::Csv),
+                other => {
+                    let d = error(
+                        "unknown-format",
+                        format!("unknown format `{other}` in route `{name}`"),
+                    )
+                    .at(self.loc(f.at), "expected `json`, `ndjson` or `csv`")
+                    .help(suggest(other, ["json", "ndjson", "csv"]));
+                    self.push(d);
+                }
+            }
+        }
+        if raw.formats.is_none() {
+            formats = vec![Format::Json, Format::Ndjson, Format::Csv];
+        }
+        let export = raw.export.as_ref().map(|e| {
+            let approval_required = match e.approval.as_ref().map(|a| (a, a.value.as_str())) {
+                None | Some((_, "required")) => true,
+                Some((_, "not_required")) => false,
+                Some((a, other)) => {
+                    let d = error(
+                        "bad-setting",
+                        format!("unknown `approval` value `{other}` in route `{name}`"),
+                    )
+                    .at(self.loc(a.at), "expected `required` or `not_required`")
+                    .help(suggest(other, ["required", "not_required"]));
+                    self.push(d);
+                    true
+                }
+            };
+            let quota = e.quota.as_ref().and_then(|q| {
+                route::parse_quota(&q.value)
+                    .map_err(|p| {
+                        self.problem(
+                            "bad-quota",
+                            format!("the export quota of route `{name}` is not valid"),
+                            q,
+                            p,
+                        )
+                    })
+                    .ok()
+            });
+            Export {
+                approval_required,
+                max_records: e.max_records,
+                quota,
+            }
+        });
+        let step_up = raw.step_up.as_ref().and_then(|s| {
+            route::parse_duration(&s.value.max_age.value)
+                .map_err(|p| {
+                    self.problem(
+                        "bad-duration",
+                        format!("`max_age` of route `{name}` is not a duration"),
+                        &s.value.max_age,
+                        p,
+                    )
+                })
+                .ok()
+                .map(|max_age| StepUp {
+                    max_age,
+                    acr: s.value.acr.clone(),
+                })
+        });
+        if self
+            .out
+            .items
+            .iter()
+            .skip(start)
+            .any(|d| d.severity == crate::Severity::Error)
+        {
+            return None;
+        }
+        Some(Route {
+            name: name.clone(),
+            methods: m.methods.iter().map(|m| m.value.clone()).collect(),
+            path: path?,
+            query: m
+                .query
+                .0
+                .iter()
+                .map(|(k, v)| (k.value.clone(), v.clone()))
+                .collect(),
+            allow: raw.allow.iter().map(|a| a.value.clone()).collect(),
+            records: raw.records.as_ref().map(|r| r.value.clone()),
+            formats,
+            export,
+            step_up,
+        })
+    }
+
+    pub(super) fn approvals(&mut self, files: &[RawPolicyFile], model: &Model) {
+        let routes: Vec<&RawRoute> = files
+            .iter()
+            .flat_map(|f| f.routes.iter().flatten())
+            .collect();
+        let exports = || {
+            routes
+                .iter()
+                .filter(|r| r.export.is_some())
+                .map(|r| r.name.value.as_str())
+        };
+        for (role, raw) in files
+            .iter()
+            .flat_map(|f| f.roles.iter().flat_map(|m| m.0.iter()))
+        {
+            for a in &raw.approves {
+                let target = routes.iter().find(|r| r.name.value == a.value);
+                let d = match target {
+                    None => error(
+                        "unknown-route",
+                        format!("role `{}` approves unknown route `{}`", role.value, a.value),
+                    )
+                    .at(self.loc(a.at), "not a route of the policy set")
+                    .help(suggest(&a.value, exports())),
+                    Some(r) if r.export.is_none() => error(
+                        "not-an-export",
+                        format!(
+                            "role `{}` approves route `{}`, which is not an export route",
+                            role.value, a.value
+                        ),
+                    )
+                    .at(
+                        self.loc(a.at),
+                        "expected the name of a route with an `export:` section",
+                    )
+                    .related(
+                        format!("route `{}` is defined here", a.value),
+                        self.loc(r.name.at),
+                    ),
+                    Some(_) => {
+                        let not_required = model.routes.iter().any(|r| {
+                            r.name == a.value
+                                && r.export.as_ref().is_some_and(|e| !e.approval_required)
+                        });
+                        if !not_required {
+                            continue;
+                        }
+                        error(
+                            "not-an-export",
+                            format!(
+                                "role `{}` approves route `{}`, whose exports need no approval",
+                                role.value, a.value
+                            ),
+                        )
+                        .warning()
+                        .at(self.loc(a.at), "approval is `not_required` on this route")
+                    }
+                };
+                self.push(d);
+            }
+        }
+    }
+}
