@@ -78,7 +78,9 @@ pub enum Decision {
 pub struct Policy {
     levels: Vec<String>,
     roles: Vec<Role>,
+    fields: Vec<String>,
     routes: Vec<Route>,
+    files: usize,
     plans: BTreeMap<(String, String), (Arc<Plan>, Vec<ExplainRow>)>,
     hash: String,
     warnings: Diagnostics,
@@ -149,8 +151,10 @@ impl Policy {
         }
         Ok(Policy {
             levels: model.levels,
+            fields: model.fields.iter().map(|f| f.name.clone()).collect(),
             roles: model.roles,
             routes: model.routes,
+            files: files.len(),
             plans,
             hash: content_hash(files),
             warnings: Diagnostics::new(out.items, sources),
@@ -234,6 +238,16 @@ impl Policy {
     /// The role names, in written order.
     pub fn roles(&self) -> impl Iterator<Item = &str> {
         self.roles.iter().map(|r| r.name.as_str())
+    }
+
+    /// The field names of the catalogue, in written order.
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.fields.iter().map(String::as_str)
+    }
+
+    /// How many policy files the set was loaded from.
+    pub fn file_count(&self) -> usize {
+        self.files
     }
 
     /// The SHA-256 (hex) of the loaded files: their names (without the directory) and

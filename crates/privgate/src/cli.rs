@@ -1,0 +1,262 @@
+//! The command line: clap's types for every command, their help and examples.
+//!
+//! This module only describes arguments; it runs nothing. Each command is carried out by
+//! its own module (`policy_cmd.rs` for `privgate policy …`, `mask_cmd.rs` for
+//! `privgate mask`), and `main.rs` maps their outcome to an exit code: 0 success, 1 a
+//! failed check, test or masking run, 2 a usage error (clap's own, or a [`UsageError`]
+//! raised by a command's own validation).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use privgate_mask::Format;
+
+/// privgate: a privacy gateway for legacy booking systems.
+#[derive(Debug, Parser)]
+#[command(
+    name = "privgate",
+    version,
+    about = "A privacy gateway: role-based masking of personal data, by policy.",
+    after_help = "\
+Examples:
+  privgate policy check policies/clinic
+  privgate policy test policies/clinic
+  privgate policy explain policies/clinic --role receptionist --route appointment-list
+  privgate mask --policy policies/clinic --role receptionist --route appointment-list \\
+      appointments.ndjson -o masked.ndjson
+
+Exit codes: 0 success, 1 a failed check, test or masking run, 2 a usage error."
+)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check, test, explain and describe policy files.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Mask a JSON, NDJSON or CSV file offline with a role's view of a route (test data).
+    Mask(MaskArgs),
+}
+
+/// `privgate policy …`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Load a policy directory and report every problem, located in its file.
+    #[command(after_help = "\
+Prints the same diagnostics the gateway prints at start, warnings included, then one
+summary line (files, levels, fields, roles, routes and the policy hash).
+
+Examples:
+  privgate policy check policies/clinic
+  privgate policy check policies/clinic && git commit -m 'clinic: receptionists see birth years'")]
+    Check(CheckArgs),
+    /// Run the `*.tests.yaml` cases of a policy directory.
+    #[command(after_help = "\
+Each case names a role and a route (or a method and path), and either a body with the
+masked output expected or the expected decision. Prints `ok` or `FAILED` per case, the diff
+of each failure, and `N passed, M failed`. `hash` and `tokenize` use fixed, public check
+keys so expected outputs are stable.
+
+Example:
+  privgate policy test policies/clinic")]
+    Test(TestArgs),
+    /// Show what a role sees of each field on a route, and why.
+    #[command(after_help = "\
+Name the route, or give the request as the gateway would see it (method, path, query):
+the matching route, its path parameters and the role's decision are printed first.
+
+Examples:
+  privgate policy explain policies/clinic --role receptionist --route appointment-list
+  privgate policy explain policies/clinic --role doctor --method GET \\
+      --path /api/appointments/export --query format=csv")]
+    Explain(ExplainArgs),
+    /// Print the JSON Schema of policy files (or of policy tests files).
+    #[command(after_help = "\
+Examples:
+  privgate policy schema > policy.schema.json
+  privgate policy schema --tests > policy-tests.schema.json")]
+    Schema(SchemaArgs),
+}
+
+/// Arguments of `privgate policy check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The policy directory (every `*.yaml` / `*.yml` file but `*.tests.yaml`).
+    pub dir: PathBuf,
+}
+
+/// Arguments of `privgate policy test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The policy directory, holding the policy files and their `*.tests.yaml` files.
+    pub dir: PathBuf,
+}
+
+/// Which route a command is about: by name, or by the request that would reach it.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct RouteChoice {
+    /// The route, by name.
+    #[arg(long, value_name = "NAME")]
+    pub route: Option<String>,
+    /// The request path (e.g. `/api/patients/42`); the first matching route is used.
+    #[arg(long, value_name = "PATH")]
+    pub path: Option<String>,
+}
+
+/// Arguments of `privgate policy explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The policy directory.
+    pub dir: PathBuf,
+    /// The role to explain.
+    #[arg(long)]
+    pub role: String,
+    /// The route, by name or by request.
+    #[command(flatten)]
+    pub target: RouteChoice,
+    /// The request method, with `--path`.
+    #[arg(
+        long,
+        value_name = "M",
+        default_value = "GET",
+        conflicts_with = "route"
+    )]
+    pub method: String,
+    /// A query parameter of the request, with `--path` (repeatable).
+    #[arg(long = "query", value_name = "K=V", value_parser = parse_query, conflicts_with = "route")]
+    pub query: Vec<(String, String)>,
+}
+
+/// Arguments of `privgate policy schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// The schema of policy tests files (`*.tests.yaml`) instead.
+    #[arg(long)]
+    pub tests: bool,
+}
+
+/// A body format on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// One JSON document.
+    Json,
+    /// One JSON document per line.
+    Ndjson,
+    /// CSV with a header row.
+    Csv,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Json => Format::Json,
+            FormatArg::Ndjson => Format::Ndjson,
+            FormatArg::Csv => Format::Csv,
+        }
+    }
+}
+
+/// Arguments of `privgate mask`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+The input streams through the masking engine in large chunks, so files of any size take
+constant memory. With -o the output is written to a temporary file beside it and renamed
+at the end: a failed run leaves no half-written file. A summary (records, values masked by
+type and operator, detections, bytes, throughput) goes to stderr.
+
+`hash` and `tokenize` need real keys, read from files holding hex digits (never given on
+the command line), e.g. made with `openssl rand -hex 32`:
+  --hash-key-file PATH                      (or PRIVGATE_HASH_KEY_FILE)
+  --token-key-file PATH --token-key-id ID   (or PRIVGATE_TOKEN_KEY_FILE, PRIVGATE_TOKEN_KEY_ID)
+
+Examples:
+  privgate mask --policy policies/clinic --role receptionist --route appointment-list \\
+      appointments.json -o appointments.masked.json
+  privgate mask --policy policies/clinic --role auditor --path /api/patients/42 \\
+      --format ndjson --hash-key-file /etc/privgate/hash.key < patients.ndjson > masked.ndjson")]
+pub struct MaskArgs {
+    /// The policy directory.
+    #[arg(long, value_name = "DIR")]
+    pub policy: PathBuf,
+    /// The role whose view is written.
+    #[arg(long)]
+    pub role: String,
+    /// The route, by name or by request path.
+    #[command(flatten)]
+    pub target: RouteChoice,
+    /// The request method, with `--path`.
+    #[arg(
+        long,
+        value_name = "M",
+        default_value = "GET",
+        conflicts_with = "route"
+    )]
+    pub method: String,
+    /// The input's format; by default taken from its extension (`.json`, `.ndjson`,
+    /// `.jsonl`, `.csv`).
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// The input file; standard input when absent or `-`.
+    pub input: Option<PathBuf>,
+    /// The output file; standard output when absent or `-`.
+    #[arg(short, long, value_name = "OUTPUT")]
+    pub output: Option<PathBuf>,
+    /// A file holding the `hash` key as hex digits (at least 16 bytes).
+    #[arg(long, value_name = "PATH")]
+    pub hash_key_file: Option<PathBuf>,
+    /// A file holding a `tokenize` key as hex digits (32 bytes).
+    #[arg(long, value_name = "PATH")]
+    pub token_key_file: Option<PathBuf>,
+    /// The id the `tokenize` key is known by (`[A-Za-z0-9-]{1,32}`).
+    #[arg(long, value_name = "ID")]
+    pub token_key_id: Option<String>,
+    /// No progress bar and no summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+fn parse_query(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("`{s}` is not of the form `key=value`")),
+    }
+}
+
+/// A usage problem found by a command's own validation (exit code 2, as clap's own).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn query_pairs_need_an_equals_sign() {
+        assert_eq!(parse_query("a=b"), Ok(("a".into(), "b".into())));
+        assert_eq!(parse_query("a="), Ok(("a".into(), String::new())));
+        assert!(parse_query("ab").is_err());
+        assert!(parse_query("=b").is_err());
+    }
+}

@@ -1,0 +1,42 @@
+//! The `privgate` binary: parses the command line and hands each command to its module.
+//!
+//! Commands live by concept: `policy_cmd.rs` (check, test, explain, schema), `mask_cmd.rs`
+//! (offline masking), with `cli.rs` describing the arguments, `target.rs` resolving roles
+//! and routes, `keys.rs` reading key files and `progress.rs` drawing the progress bar.
+//! This file only maps outcomes to exit codes: 0 success, 1 a failed check, test or
+//! masking run (or any other error), 2 a usage error.
+
+mod cli;
+mod keys;
+mod mask_cmd;
+mod policy_cmd;
+mod progress;
+mod target;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, UsageError};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Policy(command) => policy_cmd::run(command),
+        Command::Mask(args) => mask_cmd::run(&args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(e) => {
+            let mut err = std::io::stderr().lock();
+            if let Some(usage) = e.downcast_ref::<UsageError>() {
+                let _ = writeln!(err, "error: {usage}\n\nFor more information, try '--help'.");
+                ExitCode::from(2)
+            } else {
+                let _ = writeln!(err, "error: {e:#}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
