@@ -72,17 +72,26 @@ fn check(args: &CheckArgs) -> Result<ExitCode> {
     let mut out = io::stdout().lock();
     writeln!(
         out,
-        "{}: ok: {} files, {} levels, {} fields, {} roles, {} routes; policy hash {}",
+        "{}: ok: {}, {}, {}, {}, {}; policy hash {}",
         args.dir.display(),
-        policy.file_count(),
-        policy.levels().len(),
-        policy.fields().count(),
-        policy.roles().count(),
-        policy.routes().len(),
+        count(policy.file_count(), "file"),
+        count(policy.levels().len(), "level"),
+        count(policy.fields().count(), "field"),
+        count(policy.roles().count(), "role"),
+        count(policy.routes().len(), "route"),
         policy.hash()
     )
     .context("cannot write to stdout")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `1 file`, `2 files`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 fn test(args: &TestArgs) -> Result<ExitCode> {
