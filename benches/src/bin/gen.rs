@@ -7,7 +7,10 @@
 //! NDJSON pieces concatenate as they are; CSV pieces after the first lose their header
 //! row. JSON is not offered: one document cannot be assembled from independent pieces
 //! without rewriting their envelopes, and `mask-file.sh` measures NDJSON.
-#![expect(clippy::print_stderr, reason = "usage and errors are this binary's output")]
+#![expect(
+    clippy::print_stderr,
+    reason = "usage and errors are this binary's output"
+)]
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
