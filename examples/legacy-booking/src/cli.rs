@@ -29,7 +29,7 @@ use crate::seed::{self, Plan};
 /// Endpoints:
 ///   GET  /api/appointments?page=1&page_size=20       paged list (page_size at most 100)
 ///   GET  /api/appointments/{id}                       one appointment (A20240601001 or 1042)
-///   POST /api/appointments                            book (JSON form, answers 201)
+///   POST /api/appointments                            book (JSON form, answers 201; doctorId 1-36)
 ///   GET  /api/appointments/export?format=csv&limit=N  streamed export: json, ndjson or csv
 ///   GET  /api/patients/{id}                           a patient (P000123) and their visits
 ///   GET  /api/patients/search?q=张                    patients by name or phone prefix
