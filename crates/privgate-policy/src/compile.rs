@@ -218,8 +218,19 @@ impl Policy {
         path: &str,
         query: &[(&str, &str)],
     ) -> Option<(&Route, Vec<(String, String)>)> {
-        self.routes
-            .iter()
+        // The most specific path template wins, whatever the file order (a literal segment
+        // beats a parameter, earlier segments first). Among the routes with that template
+        // the first whose query conditions hold is taken; when none holds, nothing
+        // matches: a request never falls through to a less specific route
+        // (`/api/students/export?format=xlsx` must not land on `/api/students/{id}`).
+        let candidates = || {
+            self.routes
+                .iter()
+                .filter(|r| r.methods.iter().any(|m| m == method) && r.path.matches(path).is_some())
+        };
+        let best = candidates().map(|r| r.path.specificity()).max()?;
+        candidates()
+            .filter(|r| r.path.specificity() == best)
             .find_map(|r| r.matches(method, path, query).map(|p| (r, p)))
     }
 

@@ -155,6 +155,15 @@ impl PathTemplate {
         })
     }
 
+    /// How specific the template is: for each segment, whether it is a literal. Compared
+    /// lexicographically, a literal beats a parameter and earlier segments count first.
+    pub fn specificity(&self) -> Vec<bool> {
+        self.segments
+            .iter()
+            .map(|s| matches!(s, Segment::Literal(_)))
+            .collect()
+    }
+
     /// Matches a normalised path (no query, no `//`, no dot segments) and returns the
     /// captured parameters.
     pub fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {

@@ -202,3 +202,48 @@ fn a_failing_policy_test_shows_a_unified_diff() {
     );
     assert!(report.render().ends_with("0 passed, 1 failed\n"));
 }
+
+/// Regression: a request for a literal path whose query conditions fail must not fall
+/// through to a parameter route written earlier (`export?format=xlsx` to `{id}`).
+#[test]
+fn the_most_specific_path_wins_and_never_falls_through() {
+    let policy = r#"
+levels: [L1, L2]
+fields:
+  name: { paths: ["$..name"], type: person_name, level: L2 }
+roles:
+  teacher: { clearance: L2 }
+  registrar: { clearance: L2 }
+routes:
+  - name: student-detail
+    match: { methods: [GET], path: "/api/students/{id}" }
+    allow: [teacher]
+  - name: student-export
+    match: { methods: [GET], path: "/api/students/export", query: { format: csv } }
+    allow: [registrar]
+    export: { approval: required, max_records: 100 }
+  - name: any-student-page
+    match: { methods: [GET], path: "/api/{section}/{id}" }
+    allow: [teacher]
+"#;
+    let files = vec![("school.yaml".to_owned(), policy.as_bytes().to_vec())];
+    let p = Policy::from_sources(&files, privgate_policy::check_secrets()).unwrap();
+    let name = |path: &str, query: &[(&str, &str)]| {
+        p.match_route("GET", path, query)
+            .map(|(r, _)| r.name.clone())
+    };
+    assert_eq!(
+        name("/api/students/42", &[]).as_deref(),
+        Some("student-detail")
+    );
+    assert_eq!(
+        name("/api/students/export", &[("format", "csv")]).as_deref(),
+        Some("student-export")
+    );
+    assert_eq!(name("/api/students/export", &[("format", "xlsx")]), None);
+    assert_eq!(name("/api/students/export", &[]), None);
+    assert_eq!(
+        name("/api/courses/7", &[]).as_deref(),
+        Some("any-student-page")
+    );
+}
