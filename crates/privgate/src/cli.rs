@@ -20,6 +20,7 @@ use privgate_mask::Format;
     about = "A privacy gateway: role-based masking of personal data, by policy.",
     after_help = "\
 Examples:
+  privgate run --config gateway.yaml
   privgate policy check policies/clinic
   privgate policy test policies/clinic
   privgate policy explain policies/clinic --role receptionist --route appointment-list
@@ -42,6 +43,23 @@ pub enum Command {
     Policy(PolicyCommand),
     /// Mask a JSON, NDJSON or CSV file offline with a role's view of a route (test data).
     Mask(MaskArgs),
+    /// Run the gateway: a streaming reverse proxy that identifies callers, denies by
+    /// default and masks responses by role.
+    #[command(after_help = "\
+Prints `listening on http://ADDR` on stdout once the listener is bound; logs go to stderr.
+SIGTERM or Ctrl-C drains in-flight requests, then exits.
+
+Example:
+  privgate run --config gateway.yaml")]
+    Run(RunArgs),
+}
+
+/// Arguments of `privgate run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The gateway's config file (YAML).
+    #[arg(long, value_name = "PATH")]
+    pub config: PathBuf,
 }
 
 /// `privgate policy …`.

@@ -1,16 +1,19 @@
 //! The `privgate` binary: parses the command line and hands each command to its module.
 //!
-//! Commands live by concept: `policy_cmd.rs` (check, test, explain, schema), `mask_cmd.rs`
-//! (offline masking), with `cli.rs` describing the arguments, `target.rs` resolving roles
+//! Commands live by concept: `proxy/` (the gateway, `privgate run`, configured by
+//! `config.rs`), `policy_cmd.rs` (check, test, explain, schema), `mask_cmd.rs` (offline
+//! masking), with `cli.rs` describing the arguments, `target.rs` resolving roles
 //! and routes, `keys.rs` reading key files and `progress.rs` drawing the progress bar.
 //! This file only maps outcomes to exit codes: 0 success, 1 a failed check, test or
 //! masking run (or any other error), 2 a usage error.
 
 mod cli;
+mod config;
 mod keys;
 mod mask_cmd;
 mod policy_cmd;
 mod progress;
+mod proxy;
 mod target;
 
 use std::io::Write;
@@ -25,6 +28,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Policy(command) => policy_cmd::run(command),
         Command::Mask(args) => mask_cmd::run(&args),
+        Command::Run(args) => proxy::run(&args.config),
     };
     match outcome {
         Ok(code) => code,

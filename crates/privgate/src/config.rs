@@ -1,0 +1,501 @@
+//! The gateway's configuration file (`privgate run --config gateway.yaml`): its YAML shape,
+//! parsing with located errors, and the check that turns it into a [`Config`].
+//!
+//! Two stages, as for policies: the parse stage reads the file into the `Raw*` types with
+//! `deny_unknown_fields` (an error names `file:line:col`, the key path and what was
+//! expected); the check stage validates addresses, the upstream URL, durations, CIDRs,
+//! header names and key files, collecting every problem before failing. Relative paths
+//! are taken from the config file's directory. Keys are only ever read from files, and an
+//! error names the file, never its content. This module does not start anything: the
+//! proxy (`proxy/`) does, with the checked [`Config`].
+//!
+//! ```yaml
+//! listen: 127.0.0.1:8080
+//! upstream: { url: "http://127.0.0.1:8081", connect_timeout: 5s, read_timeout: 30s }
+//! policy_dir: policies/clinic
+//! identity:
+//!   trusted_headers:
+//!     trusted_cidrs: [127.0.0.1/32]
+//!     user_header: X-Forwarded-User       # default
+//!     groups_header: X-Forwarded-Groups   # default
+//! forward_identity: { user_header: X-Privgate-User, role_header: X-Privgate-Role }
+//! keys: { hash_key_file: hash.key, token_key_file: token.key, token_key_id: k1 }
+//! routing: { fold_case: false }
+//! workers: 2
+//! ```
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use hyper::header::HeaderName;
+use hyper::http::uri::{Authority, Uri};
+use marked_yaml::{FromYamlError, LoaderOptions};
+use privgate_mask::Secrets;
+use serde::Deserialize;
+
+/// The file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// The address to listen on (`127.0.0.1:8080`; port 0 picks a free port).
+    pub listen: String,
+    /// The legacy upstream.
+    pub upstream: RawUpstream,
+    /// The policy directory.
+    pub policy_dir: String,
+    /// Where identities come from.
+    pub identity: RawIdentity,
+    /// Headers that tell the upstream who the verified caller is.
+    #[serde(default)]
+    pub forward_identity: Option<RawForwardIdentity>,
+    /// Keys of `hash` and `tokenize`, by file.
+    #[serde(default)]
+    pub keys: Option<RawKeys>,
+    /// How request paths are matched.
+    #[serde(default)]
+    pub routing: Option<RawRouting>,
+    /// Runtime worker threads; the number of cores by default.
+    #[serde(default)]
+    pub workers: Option<usize>,
+}
+
+/// `upstream:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    /// `http://host:port` (https is later work).
+    pub url: String,
+    /// How long to wait for a connection (`5s`).
+    #[serde(default)]
+    pub connect_timeout: Option<String>,
+    /// How long to wait for the response head, and between body frames (`30s`).
+    #[serde(default)]
+    pub read_timeout: Option<String>,
+}
+
+/// `identity:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIdentity {
+    /// Identity headers set by an authenticating proxy in front.
+    #[serde(default)]
+    pub trusted_headers: Option<RawTrustedHeaders>,
+}
+
+/// `identity.trusted_headers:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrustedHeaders {
+    /// Source networks whose identity headers are believed (`10.0.0.0/8`).
+    pub trusted_cidrs: Vec<String>,
+    /// The user header (`X-Forwarded-User`).
+    #[serde(default)]
+    pub user_header: Option<String>,
+    /// The groups (roles) header, comma-separated (`X-Forwarded-Groups`).
+    #[serde(default)]
+    pub groups_header: Option<String>,
+}
+
+/// `forward_identity:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawForwardIdentity {
+    /// Header carrying the verified subject upstream.
+    #[serde(default)]
+    pub user_header: Option<String>,
+    /// Header carrying the role the request was served with.
+    #[serde(default)]
+    pub role_header: Option<String>,
+}
+
+/// `keys:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeys {
+    /// File holding the `hash` key as hex digits.
+    #[serde(default)]
+    pub hash_key_file: Option<String>,
+    /// File holding the `tokenize` key as hex digits.
+    #[serde(default)]
+    pub token_key_file: Option<String>,
+    /// The id of the `tokenize` key.
+    #[serde(default)]
+    pub token_key_id: Option<String>,
+}
+
+/// `routing:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouting {
+    /// Lower-case paths before matching and forwarding (for upstreams that ignore case).
+    #[serde(default)]
+    pub fold_case: Option<bool>,
+}
+
+/// A checked configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// The listen address.
+    pub listen: SocketAddr,
+    /// The upstream's authority (`host:port`).
+    pub upstream: Authority,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Response head and body frame timeout.
+    pub read_timeout: Duration,
+    /// The policy directory.
+    pub policy_dir: PathBuf,
+    /// Trusted identity headers.
+    pub trusted: Option<TrustedHeaders>,
+    /// Header for the subject sent upstream.
+    pub forward_user: Option<HeaderName>,
+    /// Header for the role sent upstream.
+    pub forward_role: Option<HeaderName>,
+    /// Masking keys.
+    pub secrets: Secrets,
+    /// Lower-case paths.
+    pub fold_case: bool,
+    /// Worker threads.
+    pub workers: usize,
+}
+
+/// Checked `identity.trusted_headers`.
+#[derive(Debug, Clone)]
+pub struct TrustedHeaders {
+    /// Believed source networks.
+    pub cidrs: Vec<Cidr>,
+    /// The user header.
+    pub user: HeaderName,
+    /// The groups header.
+    pub groups: HeaderName,
+}
+
+/// An IP network (`127.0.0.0/8`, `::1/128`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Parses `addr/prefix`, or a bare address (a single host).
+    pub fn parse(text: &str) -> Option<Cidr> {
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
+            None => (text.parse::<IpAddr>().ok()?, None),
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(Cidr { addr, prefix })
+    }
+
+    /// Whether `ip` is inside the network (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Reads and checks the file at `path`.
+pub fn load(path: &Path) -> Result<Config> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file `{}`", path.display()))?;
+    let raw = parse(&path.display().to_string(), &text)?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    check(&path.display().to_string(), base, raw)
+}
+
+/// The parse stage: YAML into [`RawConfig`], with `file:line:col: key path: problem`.
+pub fn parse(name: &str, text: &str) -> Result<RawConfig> {
+    let options = LoaderOptions::default()
+        .error_on_duplicate_keys(true)
+        .toplevel_mapping();
+    marked_yaml::from_yaml_with_options::<RawConfig>(0, text, options).map_err(|e| {
+        let (mark, path) = match &e {
+            FromYamlError::ParseYaml(_) => (None, None),
+            FromYamlError::FromNode(n) => (n.start_mark(), n.path().map(str::to_owned)),
+        };
+        let at = match mark {
+            Some(m) => format!("{name}:{}:{}", m.line(), m.column()),
+            None => name.to_owned(),
+        };
+        match (&e, path) {
+            (FromYamlError::FromNode(n), Some(p)) => anyhow!("{at}: `{p}`: {}", **n),
+            _ => anyhow!("{at}: {e}"),
+        }
+    })
+}
+
+/// The check stage: every problem of `raw`, or the checked config.
+pub fn check(name: &str, base: &Path, raw: RawConfig) -> Result<Config> {
+    let mut problems: Vec<String> = Vec::new();
+    let mut problem = |key: &str, msg: String| problems.push(format!("{name}: `{key}`: {msg}"));
+
+    let listen = raw.listen.parse::<SocketAddr>().unwrap_or_else(|_| {
+        problem(
+            "listen",
+            "expected an address with a port, e.g. `127.0.0.1:8080`".into(),
+        );
+        SocketAddr::from(([127, 0, 0, 1], 0))
+    });
+    let upstream = match upstream_authority(&raw.upstream.url) {
+        Ok(a) => Some(a),
+        Err(msg) => {
+            problem("upstream.url", msg);
+            None
+        }
+    };
+    let mut duration = |key: &str, text: &Option<String>, default: u64| match text {
+        None => Duration::from_secs(default),
+        Some(t) => privgate_policy::parse_duration(t).unwrap_or_else(|p| {
+            problem(key, format!("expected {}", p.expected));
+            Duration::from_secs(default)
+        }),
+    };
+    let connect_timeout = duration("upstream.connect_timeout", &raw.upstream.connect_timeout, 5);
+    let read_timeout = duration("upstream.read_timeout", &raw.upstream.read_timeout, 30);
+
+    let mut header = |key: &str, text: Option<&str>, default: Option<&str>| {
+        let text = text.or(default)?;
+        match HeaderName::from_bytes(text.as_bytes()) {
+            Ok(h) => Some(h),
+            Err(_) => {
+                problem(key, "expected an HTTP header name".into());
+                None
+            }
+        }
+    };
+    let trusted = raw.identity.trusted_headers.as_ref().and_then(|t| {
+        let user = header(
+            "identity.trusted_headers.user_header",
+            t.user_header.as_deref(),
+            Some("x-forwarded-user"),
+        );
+        let groups = header(
+            "identity.trusted_headers.groups_header",
+            t.groups_header.as_deref(),
+            Some("x-forwarded-groups"),
+        );
+        Some((user?, groups?, t.trusted_cidrs.clone()))
+    });
+    let forward = raw.forward_identity.as_ref();
+    let forward_user = header(
+        "forward_identity.user_header",
+        forward.and_then(|f| f.user_header.as_deref()),
+        None,
+    );
+    let forward_role = header(
+        "forward_identity.role_header",
+        forward.and_then(|f| f.role_header.as_deref()),
+        None,
+    );
+    let trusted = trusted.map(|(user, groups, cidrs)| TrustedHeaders {
+        cidrs: cidrs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let parsed = Cidr::parse(c);
+                if parsed.is_none() {
+                    problem(
+                        &format!("identity.trusted_headers.trusted_cidrs[{i}]"),
+                        "expected a network like `10.0.0.0/8` or an address".into(),
+                    );
+                }
+                parsed
+            })
+            .collect(),
+        user,
+        groups,
+    });
+    if trusted.is_none() && raw.identity.trusted_headers.is_none() {
+        problem(
+            "identity",
+            "expected an identity source: `trusted_headers` (the only one so far)".into(),
+        );
+    }
+    let fold_case = raw
+        .routing
+        .as_ref()
+        .and_then(|r| r.fold_case)
+        .unwrap_or(false);
+    let workers = match raw.workers {
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        Some(n) if (1..=1024).contains(&n) => n,
+        Some(_) => {
+            problem("workers", "expected a whole number from 1 to 1024".into());
+            1
+        }
+    };
+    let policy_dir = base.join(&raw.policy_dir);
+    let secrets = match secrets(base, raw.keys.as_ref()) {
+        Ok(s) => s,
+        Err(e) => {
+            problems.push(format!("{name}: `keys`: {e:#}"));
+            Secrets::new()
+        }
+    };
+    if !problems.is_empty() {
+        bail!("the config is not valid:\n  {}", problems.join("\n  "));
+    }
+    let Some(upstream) = upstream else {
+        bail!("{name}: `upstream.url` is not valid");
+    };
+    Ok(Config {
+        listen,
+        upstream,
+        connect_timeout,
+        read_timeout,
+        policy_dir,
+        trusted,
+        forward_user,
+        forward_role,
+        secrets,
+        fold_case,
+        workers,
+    })
+}
+
+/// `http://host:port` (port 80 when absent) with no path, query or user info.
+fn upstream_authority(url: &str) -> Result<Authority, String> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|_| "expected a URL like `http://127.0.0.1:8081`".to_owned())?;
+    if uri.scheme_str() != Some("http") {
+        return Err("expected an `http://` URL (https upstreams are not supported yet)".into());
+    }
+    let authority = uri
+        .authority()
+        .ok_or_else(|| "expected a host".to_owned())?;
+    if authority.as_str().contains('@') {
+        return Err("expected no user info in the URL".into());
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err("expected no path or query: requests keep their own path".into());
+    }
+    if authority.port().is_some() {
+        Ok(authority.clone())
+    } else {
+        format!("{}:80", authority.host())
+            .parse()
+            .map_err(|_| "expected a host".to_owned())
+    }
+}
+
+/// The masking keys named by `keys:`.
+fn secrets(base: &Path, keys: Option<&RawKeys>) -> Result<Secrets> {
+    let mut secrets = Secrets::new();
+    let Some(keys) = keys else {
+        return Ok(secrets);
+    };
+    if let Some(file) = &keys.hash_key_file {
+        let path = base.join(file);
+        secrets = secrets
+            .try_with_hash_key(&read_key(&path)?)
+            .with_context(|| format!("hash key file `{}`", path.display()))?;
+    }
+    match (&keys.token_key_file, &keys.token_key_id) {
+        (Some(file), Some(id)) => {
+            let path = base.join(file);
+            secrets = secrets
+                .with_token_key(id, &read_key(&path)?)
+                .with_context(|| format!("token key file `{}`", path.display()))?;
+        }
+        (None, None) => {}
+        _ => bail!("`token_key_file` and `token_key_id` go together"),
+    }
+    Ok(secrets)
+}
+
+/// A key file of hex digits (as `privgate mask` reads them); errors never show content.
+fn read_key(path: &Path) -> Result<Vec<u8>> {
+    let text = std::fs::read(path)
+        .with_context(|| format!("cannot read key file `{}`", path.display()))?;
+    let text = text.trim_ascii();
+    let digit = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let key: Option<Vec<u8>> = if text.is_empty() || !text.len().is_multiple_of(2) {
+        None
+    } else {
+        text.chunks_exact(2)
+            .map(|pair| match pair {
+                [hi, lo] => Some(digit(*hi)? << 4 | digit(*lo)?),
+                _ => None,
+            })
+            .collect()
+    };
+    key.ok_or_else(|| {
+        anyhow!(
+            "key file `{}` must hold the key as hex digits",
+            path.display()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "listen: 127.0.0.1:0\nupstream: { url: \"http://127.0.0.1:9\" }\npolicy_dir: p\nidentity: { trusted_headers: { trusted_cidrs: [127.0.0.1/32] } }\n";
+
+    #[test]
+    fn a_minimal_config_checks() {
+        let c = check("g.yaml", Path::new("/etc"), parse("g.yaml", GOOD).unwrap()).unwrap();
+        assert_eq!(c.upstream.as_str(), "127.0.0.1:9");
+        assert_eq!(c.policy_dir, Path::new("/etc/p"));
+        assert_eq!(c.read_timeout, Duration::from_secs(30));
+        assert!(!c.fold_case);
+    }
+
+    #[test]
+    fn unknown_keys_are_located() {
+        let text = GOOD.replace("policy_dir: p", "policy_dir: p\nworkerz: 2");
+        let e = parse("g.yaml", &text).unwrap_err().to_string();
+        assert!(e.starts_with("g.yaml:4:"), "{e}");
+        assert!(e.contains("workerz"), "{e}");
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let text = GOOD
+            .replace("127.0.0.1:0", "nowhere")
+            .replace("http://127.0.0.1:9", "https://x")
+            .replace("127.0.0.1/32", "300.1.1.1/8");
+        let e = check("g.yaml", Path::new("."), parse("g.yaml", &text).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`listen`"), "{e}");
+        assert!(e.contains("`upstream.url`"), "{e}");
+        assert!(e.contains("trusted_cidrs[0]"), "{e}");
+    }
+
+    #[test]
+    fn cidrs_match_their_networks() {
+        let net = Cidr::parse("10.1.0.0/16").unwrap();
+        assert!(net.contains("10.1.200.3".parse().unwrap()));
+        assert!(!net.contains("10.2.0.1".parse().unwrap()));
+        assert!(net.contains("::ffff:10.1.0.9".parse().unwrap()));
+        assert!(Cidr::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap()));
+        assert!(Cidr::parse("::1").unwrap().contains("::1".parse().unwrap()));
+        assert!(Cidr::parse("1.2.3.4/33").is_none());
+    }
+}

@@ -1,0 +1,327 @@
+//! `privgate run`: the streaming reverse proxy, assembled from hyper's parts (see
+//! DATAPLANE: hyper-util's auto server for HTTP/1.1 and h2c, its pooled legacy client to
+//! the upstream, tokio).
+//!
+//! Each request goes through named, socket-free phases: [`request::on_request`]
+//! (identify, normalise, route, decide, build the upstream head), then
+//! [`response::on_response_head`] (headers, content type, encoding), then the body phase
+//! [`body::MaskedBody`] (decode and mask frame by frame, abort on failure). This file
+//! only wires them to sockets: startup, the accept loop, graceful shutdown, and mapping
+//! upstream errors to 502/504. Not here yet: TLS, the admin listener, hot reload, JWT and
+//! API keys (`identity/` will replace `caller.rs`).
+
+pub mod body;
+pub mod caller;
+pub mod headers;
+pub mod path;
+pub mod problem;
+pub mod request;
+pub mod response;
+
+use std::convert::Infallible;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use bytes::Bytes;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::header::HeaderName;
+use hyper::http::uri::Authority;
+use hyper::{Request, Response};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use privgate_mask::Masker;
+use privgate_policy::{Policy, PolicyError};
+use tokio::net::TcpListener;
+
+use crate::config::{self, Config, TrustedHeaders};
+use crate::policy_cmd::print_diagnostics;
+use body::{BoxError, Completion, MaskedBody};
+use problem::Denial;
+use request::{on_request, UPSTREAM_VERSION};
+use response::{on_response_head, BodyPlan};
+
+/// How long a client has to send a request head.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long in-flight requests may take to finish after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Idle upstream connections are closed after this (below common keep-alive timeouts).
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// What every request needs, shared by all connections.
+#[derive(Debug)]
+pub struct State {
+    /// The loaded policy.
+    pub policy: Policy,
+    /// Trusted identity headers.
+    pub trusted: Option<TrustedHeaders>,
+    /// Header naming the subject upstream.
+    pub forward_user: Option<HeaderName>,
+    /// Header naming the role upstream.
+    pub forward_role: Option<HeaderName>,
+    /// The upstream's `host:port`.
+    pub upstream: Authority,
+    /// Lower-case paths before matching.
+    pub fold_case: bool,
+    /// Response head and body frame timeout.
+    pub read_timeout: Duration,
+}
+
+/// A response body: a problem, nothing, or a masked stream.
+#[derive(Debug)]
+pub enum ProxyBody {
+    /// A fixed body (problems).
+    Full(Option<Bytes>),
+    /// A masked upstream body.
+    Masked(Box<MaskedBody>),
+}
+
+impl From<Bytes> for ProxyBody {
+    fn from(b: Bytes) -> ProxyBody {
+        ProxyBody::Full(Some(b))
+    }
+}
+
+impl Body for ProxyBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            ProxyBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            ProxyBody::Masked(m) => Pin::new(m.as_mut()).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ProxyBody::Full(b) => b.is_none(),
+            ProxyBody::Masked(m) => m.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ProxyBody::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
+            ProxyBody::Full(None) => SizeHint::with_exact(0),
+            ProxyBody::Masked(m) => m.size_hint(),
+        }
+    }
+}
+
+type UpstreamClient = Client<HttpConnector, Incoming>;
+
+/// Runs `privgate run --config PATH` until SIGTERM or Ctrl-C.
+pub fn run(config_path: &Path) -> Result<ExitCode> {
+    let config = config::load(config_path)?;
+    let policy = match Policy::load(&config.policy_dir, config.secrets.clone()) {
+        Ok(p) => {
+            if !p.warnings().is_empty() {
+                print_diagnostics(p.warnings())?;
+            }
+            p
+        }
+        Err(PolicyError::Invalid(diags)) => {
+            print_diagnostics(&diags)?;
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!(
+                    "cannot load the policy in `{}`",
+                    config.policy_dir.display()
+                )
+            })
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.workers)
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    runtime.block_on(serve(config, policy))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(config: Config, policy: Policy) -> Result<()> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on http://{addr}").context("cannot write to stdout")?;
+        out.flush().context("cannot write to stdout")?;
+    }
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(config.connect_timeout));
+    connector.enforce_http(true);
+    let client: UpstreamClient = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .build(connector);
+    let state = Arc::new(State {
+        policy,
+        trusted: config.trusted,
+        forward_user: config.forward_user,
+        forward_role: config.forward_role,
+        upstream: config.upstream,
+        fold_case: config.fold_case,
+        read_timeout: config.read_timeout,
+    });
+    tracing::info!(%addr, upstream = %state.upstream, policy = state.policy.hash(), "gateway started");
+
+    let mut server = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    server
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    server.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    let mut signal = std::pin::pin!(shutdown_signal());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let state = Arc::clone(&state);
+                let client = client.clone();
+                let service = hyper::service::service_fn(move |req| {
+                    handle(Arc::clone(&state), client.clone(), req, peer)
+                });
+                let conn = server.serve_connection(TokioIo::new(stream), service).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            () = &mut signal => break,
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down: draining in-flight requests");
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("drain timed out; closing remaining connections");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn refused(d: &Denial, route: Option<&str>, start: Instant) -> Response<ProxyBody> {
+    tracing::info!(
+        route = route.unwrap_or("-"),
+        status = d.status.as_u16(),
+        decision = d.code,
+        duration_ms = start.elapsed().as_millis() as u64,
+        "request refused"
+    );
+    d.response()
+}
+
+/// One request through the phases.
+async fn handle(
+    state: Arc<State>,
+    client: UpstreamClient,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let start = Instant::now();
+    let (parts, body) = req.into_parts();
+    let forward = match on_request(&state, &parts, peer) {
+        Ok(f) => f,
+        Err(r) => return Ok(refused(&r.denial, r.route.as_deref(), start)),
+    };
+    let mut upstream = Request::new(body);
+    *upstream.method_mut() = forward.method.clone();
+    *upstream.uri_mut() = forward.uri.clone();
+    *upstream.version_mut() = UPSTREAM_VERSION;
+    *upstream.headers_mut() = forward.headers.clone();
+    let route = Some(forward.route.as_str());
+    let response = match tokio::time::timeout(state.read_timeout, client.request(upstream)).await {
+        Err(_) => return Ok(refused(&Denial::TIMEOUT, route, start)),
+        Ok(Err(e)) => {
+            // The error's text names addresses and causes, never request data.
+            tracing::warn!(connect = e.is_connect(), error = %e, "upstream request failed");
+            return Ok(refused(&Denial::BAD_GATEWAY, route, start));
+        }
+        Ok(Ok(r)) => r,
+    };
+    let (mut head, upstream_body) = response.into_parts();
+    let plan = match on_response_head(&forward, head.status, &mut head.headers) {
+        Ok(p) => p,
+        Err(d) => return Ok(refused(&d, route, start)),
+    };
+    let body = match plan {
+        BodyPlan::Empty => {
+            tracing::info!(route = %forward.route, role = %forward.role, status = head.status.as_u16(), decision = "allowed", duration_ms = start.elapsed().as_millis() as u64, "response completed");
+            ProxyBody::Full(None)
+        }
+        BodyPlan::Mask { format, encoding } => {
+            let masker = Masker::new(Arc::clone(&forward.plan), format);
+            let completion = Completion {
+                route: forward.route.clone(),
+                role: forward.role.clone(),
+                status: head.status.as_u16(),
+                start,
+            };
+            ProxyBody::Masked(Box::new(MaskedBody::new(
+                upstream_body,
+                encoding,
+                masker,
+                state.read_timeout,
+                completion,
+            )))
+        }
+    };
+    head.version = hyper::Version::HTTP_11;
+    Ok(Response::from_parts(head, body))
+}

@@ -1,0 +1,157 @@
+//! The request phase: from a client request head to either a [`Forward`] (what to send
+//! upstream and how to treat the answer) or a [`Denial`].
+//!
+//! Order: identify (`caller.rs`; 401 when no identity), normalise the path and query
+//! (`path.rs`; 400 when ambiguous), match a policy route (deny by default), decide per
+//! role, then build the upstream head. Socket-free, so tests call [`on_request`] directly.
+//!
+//! Several roles: the caller is served with the first of its roles (in the order its
+//! identity lists them) that the route allows, and that role's plan alone. Merging the
+//! views of several roles is later work. Step-up and approval routes are never forwarded
+//! for now: they answer 401 / 403 until those flows exist.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::header::{HeaderValue, ACCEPT_ENCODING, HOST};
+use hyper::http::request::Parts;
+use hyper::http::uri::{PathAndQuery, Uri};
+use hyper::{HeaderMap, Method, Version};
+use privgate_mask::{Format, Plan};
+use privgate_policy::Decision;
+
+use super::caller::identify;
+use super::headers::strip_hop_by_hop;
+use super::path::{normalize_path, query_pairs};
+use super::problem::Denial;
+use super::State;
+
+/// An allowed request: the upstream head and what the response phase needs.
+#[derive(Debug)]
+pub struct Forward {
+    /// The route's name.
+    pub route: String,
+    /// The role served.
+    pub role: String,
+    /// That role's plan on the route.
+    pub plan: Arc<Plan>,
+    /// The body formats the route allows.
+    pub formats: Vec<Format>,
+    /// The request method.
+    pub method: Method,
+    /// The upstream URI (normalised path, query as sent).
+    pub uri: Uri,
+    /// The upstream headers.
+    pub headers: HeaderMap,
+}
+
+/// A refused request, with what the log should say.
+#[derive(Debug)]
+pub struct Refusal {
+    /// The response.
+    pub denial: Denial,
+    /// The route, when one matched.
+    pub route: Option<String>,
+}
+
+impl From<Denial> for Refusal {
+    fn from(denial: Denial) -> Refusal {
+        Refusal {
+            denial,
+            route: None,
+        }
+    }
+}
+
+/// Decides about one request head.
+pub fn on_request(state: &State, parts: &Parts, peer: SocketAddr) -> Result<Forward, Refusal> {
+    let caller = identify(state.trusted.as_ref(), &parts.headers, peer.ip())
+        .ok_or(Denial::UNAUTHENTICATED)?;
+    let path = normalize_path(parts.uri.path(), state.fold_case).map_err(|_| Denial::BAD_PATH)?;
+    let raw_query = parts.uri.query();
+    let pairs = query_pairs(raw_query.unwrap_or_default()).map_err(|_| Denial::BAD_PATH)?;
+    let pairs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let policy = &state.policy;
+    let (route, _params) = policy
+        .match_route(parts.method.as_str(), &path, &pairs)
+        .ok_or(Denial::FORBIDDEN)?;
+    let refuse = |denial| Refusal {
+        denial,
+        route: Some(route.name.clone()),
+    };
+    let chosen = caller
+        .roles
+        .iter()
+        .find_map(|role| match policy.decide(role, &route.name) {
+            Ok(Decision::Denied) | Err(_) => None,
+            Ok(d) => Some((role, d)),
+        });
+    let role = match chosen {
+        None => return Err(refuse(Denial::FORBIDDEN)),
+        Some((_, Decision::StepUp)) => return Err(refuse(Denial::STEP_UP)),
+        Some((_, Decision::ApprovalRequired)) => return Err(refuse(Denial::APPROVAL)),
+        Some((role, _)) => role,
+    };
+    let plan = policy
+        .plan(role, &route.name)
+        .ok_or_else(|| refuse(Denial::FORBIDDEN))?;
+
+    let path_and_query = match raw_query {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    let uri = Uri::builder()
+        .scheme("http")
+        .authority(state.upstream.clone())
+        .path_and_query(
+            PathAndQuery::try_from(path_and_query).map_err(|_| refuse(Denial::BAD_PATH))?,
+        )
+        .build()
+        .map_err(|_| refuse(Denial::BAD_PATH))?;
+    let mut headers = parts.headers.clone();
+    upstream_headers(state, &mut headers);
+    let value = |s: &str| HeaderValue::from_str(s).ok();
+    if let (Some(name), Some(v)) = (&state.forward_user, value(&caller.subject)) {
+        headers.insert(name, v);
+    }
+    if let (Some(name), Some(v)) = (&state.forward_role, value(role)) {
+        headers.insert(name, v);
+    }
+    Ok(Forward {
+        route: route.name.clone(),
+        role: role.clone(),
+        plan: Arc::clone(plan),
+        formats: route.formats.clone(),
+        method: parts.method.clone(),
+        uri,
+        headers,
+    })
+}
+
+/// The client's headers made fit for the upstream: hop-by-hop and identity headers gone
+/// (the client's, trusted or not: the upstream learns the identity only from the
+/// `forward_identity` headers the gateway sets), `Host` the upstream's, and an
+/// uncompressed body asked for.
+pub fn upstream_headers(state: &State, headers: &mut HeaderMap) {
+    strip_hop_by_hop(headers);
+    if let Some(t) = &state.trusted {
+        headers.remove(&t.user);
+        headers.remove(&t.groups);
+    }
+    for name in [&state.forward_user, &state.forward_role]
+        .into_iter()
+        .flatten()
+    {
+        headers.remove(name);
+    }
+    if let Ok(host) = HeaderValue::from_str(state.upstream.as_str()) {
+        headers.insert(HOST, host);
+    }
+    headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+}
+
+/// The version the upstream is spoken to with (HTTP/2 clients included).
+pub const UPSTREAM_VERSION: Version = Version::HTTP_11;

@@ -1,0 +1,158 @@
+//! The response head phase: decides how an upstream answer may reach the client, from its
+//! status, content type and content encoding, and rewrites its headers.
+//!
+//! Fail closed: a body whose content type the route's `formats` do not list (or no
+//! content type at all) is refused with 502, on every route, since every policy route is
+//! one that carries personal data; an encoding other than identity, gzip or deflate is
+//! refused with 502, never passed through. The body itself is `body.rs`.
+
+use hyper::header::{
+    HeaderMap, HeaderValue, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE,
+};
+use hyper::{Method, StatusCode};
+use privgate_mask::Format;
+
+use super::headers::{strip_body_validators, strip_hop_by_hop, strip_stack_headers};
+use super::problem::Denial;
+use super::request::Forward;
+
+/// How the upstream body was encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// As it is.
+    Identity,
+    /// gzip.
+    Gzip,
+    /// zlib-wrapped deflate (HTTP's `deflate`).
+    Deflate,
+}
+
+/// What to do with the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyPlan {
+    /// The response has no body (HEAD, 1xx, 204, 304, or an empty one): send none.
+    Empty,
+    /// Decode, then mask as `format`.
+    Mask {
+        /// The body's format.
+        format: Format,
+        /// The upstream's encoding.
+        encoding: Encoding,
+    },
+}
+
+/// The format a media type is masked as, if any.
+pub fn format_of(content_type: &str) -> Option<Format> {
+    let mut parts = content_type.split(';');
+    let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+    // The engine reads UTF-8; another declared charset would be misread, so it is refused.
+    let utf8 = parts.all(|p| match p.split_once('=') {
+        Some((k, v)) if k.trim().eq_ignore_ascii_case("charset") => {
+            matches!(
+                v.trim().trim_matches('"').to_ascii_lowercase().as_str(),
+                "utf-8" | "utf8"
+            )
+        }
+        _ => true,
+    });
+    if !utf8 {
+        return None;
+    }
+    match essence.as_str() {
+        "application/json" | "text/json" => Some(Format::Json),
+        "application/x-ndjson" | "application/ndjson" | "application/jsonl" => Some(Format::Ndjson),
+        "text/csv" => Some(Format::Csv),
+        e if e.starts_with("application/") && e.ends_with("+json") => Some(Format::Json),
+        _ => None,
+    }
+}
+
+fn encoding_of(headers: &HeaderMap) -> Result<Encoding, Denial> {
+    let mut codings = headers
+        .get_all(CONTENT_ENCODING)
+        .iter()
+        .map(|v| v.to_str().map_err(|_| Denial::ENCODING))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flat_map(|v| v.split(','))
+        .map(|c| c.trim().to_ascii_lowercase())
+        .filter(|c| !c.is_empty() && c != "identity");
+    let first = codings.next();
+    if codings.next().is_some() {
+        return Err(Denial::ENCODING);
+    }
+    match first.as_deref() {
+        None => Ok(Encoding::Identity),
+        Some("gzip" | "x-gzip") => Ok(Encoding::Gzip),
+        Some("deflate") => Ok(Encoding::Deflate),
+        Some(_) => Err(Denial::ENCODING),
+    }
+}
+
+/// Rewrites the upstream's response headers and chooses the body's treatment.
+pub fn on_response_head(
+    forward: &Forward,
+    status: StatusCode,
+    headers: &mut HeaderMap,
+) -> Result<BodyPlan, Denial> {
+    strip_hop_by_hop(headers);
+    strip_stack_headers(headers);
+    headers.insert(
+        hyper::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    let no_body = forward.method == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+        || headers.get(CONTENT_LENGTH).is_some_and(|v| v == "0");
+    if no_body {
+        return Ok(BodyPlan::Empty);
+    }
+    let encoding = encoding_of(headers)?;
+    let format = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(format_of)
+        .filter(|f| forward.formats.contains(f))
+        .ok_or(Denial::CONTENT_TYPE)?;
+    strip_body_validators(headers);
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(BodyPlan::Mask { format, encoding })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_types_map_to_formats() {
+        assert_eq!(format_of("application/json"), Some(Format::Json));
+        assert_eq!(
+            format_of("Application/JSON; charset=UTF-8"),
+            Some(Format::Json)
+        );
+        assert_eq!(format_of("application/problem+json"), Some(Format::Json));
+        assert_eq!(format_of("application/x-ndjson"), Some(Format::Ndjson));
+        assert_eq!(format_of("text/csv; charset=utf-8"), Some(Format::Csv));
+        assert_eq!(format_of("text/csv; charset=gbk"), None);
+        assert_eq!(format_of("text/html"), None);
+        assert_eq!(format_of(""), None);
+    }
+
+    #[test]
+    fn encodings_other_than_gzip_and_deflate_are_refused() {
+        let enc = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(CONTENT_ENCODING, HeaderValue::from_static(v));
+            encoding_of(&h)
+        };
+        assert_eq!(enc("gzip"), Ok(Encoding::Gzip));
+        assert_eq!(enc("identity"), Ok(Encoding::Identity));
+        assert_eq!(enc("deflate"), Ok(Encoding::Deflate));
+        assert_eq!(enc("br"), Err(Denial::ENCODING));
+        assert_eq!(enc("zstd"), Err(Denial::ENCODING));
+        assert_eq!(enc("gzip, gzip"), Err(Denial::ENCODING));
+        assert_eq!(encoding_of(&HeaderMap::new()), Ok(Encoding::Identity));
+    }
+}
