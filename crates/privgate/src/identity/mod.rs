@@ -51,8 +51,9 @@ pub enum Source {
     ApiKey,
 }
 
-/// A verified caller. `subject` is personal data: log a keyed hash of it, never the value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A verified caller. `subject` is personal data: log a keyed hash of it, never the value
+/// (`Debug` prints it redacted, so `?identity` in a log line leaks nothing).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Identity {
     /// The user or service account.
     pub subject: String,
@@ -70,6 +71,21 @@ pub struct Identity {
     pub jti: Option<String>,
     /// When the credential expires (JWT `exp`, Unix seconds).
     pub expires_at: Option<u64>,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("subject", &"<redacted>")
+            .field("roles", &self.roles)
+            .field("source", &self.source)
+            .field("acr", &self.acr)
+            .field("amr", &self.amr)
+            .field("auth_time", &self.auth_time)
+            .field("jti", &self.jti.as_ref().map(|_| "<redacted>"))
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// The configured identity sources, with their keys loaded.

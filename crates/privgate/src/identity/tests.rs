@@ -651,6 +651,18 @@ fn no_credential_is_no_identity_and_other_schemes_are_not_ours() {
 }
 
 #[test]
+fn debug_output_redacts_the_subject_and_token_id() {
+    let f = Fixture::new();
+    let id = f
+        .bearer(&f.token("EdDSA", "ed1", &claims()))
+        .unwrap()
+        .unwrap();
+    let debug = format!("{id:?} {:?}", f.identifier);
+    assert!(!debug.contains(SUBJECT) && !debug.contains(JTI), "{debug}");
+    assert!(debug.contains("doctor"), "roles are not personal: {debug}");
+}
+
+#[test]
 fn www_authenticate_challenges() {
     let f = Fixture::new();
     assert_eq!(
