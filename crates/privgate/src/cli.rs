@@ -49,6 +49,23 @@ pub enum Command {
 Prints `listening on http://ADDR` on stdout once the listener is bound; logs go to stderr.
 SIGTERM or Ctrl-C drains in-flight requests, then exits.
 
+Callers are identified by the config's `identity:` section (at least one source; paths are
+relative to the config file). An API key is tried first, then a bearer JWT, then trusted
+headers; a missing credential or a refused one answers 401 with a WWW-Authenticate
+challenge. Credentials are never forwarded: the upstream gets `forward_identity` headers.
+
+  identity:
+    jwt:                        # Authorization: Bearer <JWT> (RS256, ES256, EdDSA)
+      jwks_file: jwks.json
+      issuer: https://idp.example
+      audience: privgate
+      roles_claim: roles        # default; e.g. realm_access.roles
+      # hs256_secret_file: hs256.secret   # HS256 only with a secret (>= 32 bytes)
+    api_keys:                   # X-Api-Key: <key> or Authorization: ApiKey <key>
+      file: api-keys.txt        # `<sha256 hex of key>  <subject>  <role1,role2>` a line
+    trusted_headers:            # X-Forwarded-User / X-Forwarded-Groups from an auth proxy
+      trusted_cidrs: [10.0.0.5/32]
+
 Example:
   privgate run --config gateway.yaml")]
     Run(RunArgs),

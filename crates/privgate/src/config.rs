@@ -3,18 +3,31 @@
 //!
 //! Two stages, as for policies: the parse stage reads the file into the `Raw*` types with
 //! `deny_unknown_fields` (an error names `file:line:col`, the key path and what was
-//! expected); the check stage validates addresses, the upstream URL, durations, CIDRs,
-//! header names and key files, collecting every problem before failing. Relative paths
-//! are taken from the config file's directory. Keys are only ever read from files, and an
-//! error names the file, never its content. This module does not start anything: the
-//! proxy (`proxy/`) does, with the checked [`Config`].
+//! expected); the check stage validates addresses, the upstream URL, durations, header
+//! names and key files, and builds the [`Identifier`] from the `identity:` section (the
+//! identity module's own [`IdentityConfig`], embedded as it is), collecting every problem
+//! before failing. Relative paths, the identity files' included, are taken from the config
+//! file's directory. Keys and secrets are only ever read from files (or, for the HS256
+//! secret, an environment variable), and an error names the file, never its content. This
+//! module does not start anything: the proxy (`proxy/`) does, with the checked [`Config`].
+//!
+//! `identity:` needs at least one source; per request an API key is tried first, then a
+//! bearer JWT, then the trusted headers (believed only from `trusted_cidrs`).
 //!
 //! ```yaml
 //! listen: 127.0.0.1:8080
 //! upstream: { url: "http://127.0.0.1:8081", connect_timeout: 5s, read_timeout: 30s }
 //! policy_dir: policies/clinic
 //! identity:
-//!   trusted_headers:
+//!   jwt:                                  # Authorization: Bearer <JWT>
+//!     jwks_file: jwks.json                # RS256, ES256 and EdDSA public keys
+//!     issuer: https://idp.example
+//!     audience: privgate
+//!     roles_claim: roles                  # default; a dotted path works too
+//!     # hs256_secret_file: hs256.secret    # HS256, only with a configured secret
+//!   api_keys:                             # X-Api-Key: <key>, or Authorization: ApiKey <key>
+//!     file: api-keys.txt                  # `<sha256 hex>  <subject>  <role1,role2>` a line
+//!   trusted_headers:                      # from an authenticating proxy in front
 //!     trusted_cidrs: [127.0.0.1/32]
 //!     user_header: X-Forwarded-User       # default
 //!     groups_header: X-Forwarded-Groups   # default
@@ -24,7 +37,7 @@
 //! workers: 2
 //! ```
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -34,6 +47,8 @@ use hyper::http::uri::{Authority, Uri};
 use marked_yaml::{FromYamlError, LoaderOptions};
 use privgate_mask::Secrets;
 use serde::Deserialize;
+
+use crate::identity::{Identifier, IdentityConfig};
 
 /// The file as written.
 #[derive(Debug, Deserialize)]
@@ -45,8 +60,8 @@ pub struct RawConfig {
     pub upstream: RawUpstream,
     /// The policy directory.
     pub policy_dir: String,
-    /// Where identities come from.
-    pub identity: RawIdentity,
+    /// Where identities come from (JWT, API keys, trusted headers).
+    pub identity: IdentityConfig,
     /// Headers that tell the upstream who the verified caller is.
     #[serde(default)]
     pub forward_identity: Option<RawForwardIdentity>,
@@ -73,29 +88,6 @@ pub struct RawUpstream {
     /// How long to wait for the response head, and between body frames (`30s`).
     #[serde(default)]
     pub read_timeout: Option<String>,
-}
-
-/// `identity:`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawIdentity {
-    /// Identity headers set by an authenticating proxy in front.
-    #[serde(default)]
-    pub trusted_headers: Option<RawTrustedHeaders>,
-}
-
-/// `identity.trusted_headers:`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawTrustedHeaders {
-    /// Source networks whose identity headers are believed (`10.0.0.0/8`).
-    pub trusted_cidrs: Vec<String>,
-    /// The user header (`X-Forwarded-User`).
-    #[serde(default)]
-    pub user_header: Option<String>,
-    /// The groups (roles) header, comma-separated (`X-Forwarded-Groups`).
-    #[serde(default)]
-    pub groups_header: Option<String>,
 }
 
 /// `forward_identity:`.
@@ -147,8 +139,8 @@ pub struct Config {
     pub read_timeout: Duration,
     /// The policy directory.
     pub policy_dir: PathBuf,
-    /// Trusted identity headers.
-    pub trusted: Option<TrustedHeaders>,
+    /// The identity sources, their keys loaded.
+    pub identifier: Identifier,
     /// Header for the subject sent upstream.
     pub forward_user: Option<HeaderName>,
     /// Header for the role sent upstream.
@@ -159,60 +151,6 @@ pub struct Config {
     pub fold_case: bool,
     /// Worker threads.
     pub workers: usize,
-}
-
-/// Checked `identity.trusted_headers`.
-#[derive(Debug, Clone)]
-pub struct TrustedHeaders {
-    /// Believed source networks.
-    pub cidrs: Vec<Cidr>,
-    /// The user header.
-    pub user: HeaderName,
-    /// The groups header.
-    pub groups: HeaderName,
-}
-
-/// An IP network (`127.0.0.0/8`, `::1/128`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl Cidr {
-    /// Parses `addr/prefix`, or a bare address (a single host).
-    pub fn parse(text: &str) -> Option<Cidr> {
-        let (addr, prefix) = match text.split_once('/') {
-            Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
-            None => (text.parse::<IpAddr>().ok()?, None),
-        };
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = prefix.unwrap_or(max);
-        (prefix <= max).then_some(Cidr { addr, prefix })
-    }
-
-    /// Whether `ip` is inside the network (IPv4-mapped IPv6 addresses count as IPv4).
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
 }
 
 /// Reads and checks the file at `path`.
@@ -284,19 +222,6 @@ pub fn check(name: &str, base: &Path, raw: RawConfig) -> Result<Config> {
             }
         }
     };
-    let trusted = raw.identity.trusted_headers.as_ref().and_then(|t| {
-        let user = header(
-            "identity.trusted_headers.user_header",
-            t.user_header.as_deref(),
-            Some("x-forwarded-user"),
-        );
-        let groups = header(
-            "identity.trusted_headers.groups_header",
-            t.groups_header.as_deref(),
-            Some("x-forwarded-groups"),
-        );
-        Some((user?, groups?, t.trusted_cidrs.clone()))
-    });
     let forward = raw.forward_identity.as_ref();
     let forward_user = header(
         "forward_identity.user_header",
@@ -308,30 +233,6 @@ pub fn check(name: &str, base: &Path, raw: RawConfig) -> Result<Config> {
         forward.and_then(|f| f.role_header.as_deref()),
         None,
     );
-    let trusted = trusted.map(|(user, groups, cidrs)| TrustedHeaders {
-        cidrs: cidrs
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| {
-                let parsed = Cidr::parse(c);
-                if parsed.is_none() {
-                    problem(
-                        &format!("identity.trusted_headers.trusted_cidrs[{i}]"),
-                        "expected a network like `10.0.0.0/8` or an address".into(),
-                    );
-                }
-                parsed
-            })
-            .collect(),
-        user,
-        groups,
-    });
-    if trusted.is_none() && raw.identity.trusted_headers.is_none() {
-        problem(
-            "identity",
-            "expected an identity source: `trusted_headers` (the only one so far)".into(),
-        );
-    }
     let fold_case = raw
         .routing
         .as_ref()
@@ -345,6 +246,15 @@ pub fn check(name: &str, base: &Path, raw: RawConfig) -> Result<Config> {
             1
         }
     };
+    let mut identity = raw.identity;
+    identity.resolve_paths(base);
+    let identifier = match Identifier::from_config(&identity) {
+        Ok(i) => Some(i),
+        Err(e) => {
+            problems.push(format!("{name}: {e}"));
+            None
+        }
+    };
     let policy_dir = base.join(&raw.policy_dir);
     let secrets = match secrets(base, raw.keys.as_ref()) {
         Ok(s) => s,
@@ -356,8 +266,8 @@ pub fn check(name: &str, base: &Path, raw: RawConfig) -> Result<Config> {
     if !problems.is_empty() {
         bail!("the config is not valid:\n  {}", problems.join("\n  "));
     }
-    let Some(upstream) = upstream else {
-        bail!("{name}: `upstream.url` is not valid");
+    let (Some(upstream), Some(identifier)) = (upstream, identifier) else {
+        bail!("{name}: `upstream.url` or `identity` is not valid");
     };
     Ok(Config {
         listen,
@@ -365,7 +275,7 @@ pub fn check(name: &str, base: &Path, raw: RawConfig) -> Result<Config> {
         connect_timeout,
         read_timeout,
         policy_dir,
-        trusted,
+        identifier,
         forward_user,
         forward_role,
         secrets,
@@ -487,15 +397,29 @@ mod tests {
     }
 
     #[test]
-    fn cidrs_match_their_networks() {
-        let net = Cidr::parse("10.1.0.0/16").unwrap();
-        assert!(net.contains("10.1.200.3".parse().unwrap()));
-        assert!(!net.contains("10.2.0.1".parse().unwrap()));
-        assert!(net.contains("::ffff:10.1.0.9".parse().unwrap()));
-        assert!(Cidr::parse("0.0.0.0/0")
-            .unwrap()
-            .contains("8.8.8.8".parse().unwrap()));
-        assert!(Cidr::parse("::1").unwrap().contains("::1".parse().unwrap()));
-        assert!(Cidr::parse("1.2.3.4/33").is_none());
+    fn identity_files_are_relative_to_the_config_and_a_source_is_required() {
+        let text = GOOD.replace(
+            "{ trusted_headers: { trusted_cidrs: [127.0.0.1/32] } }",
+            "{ api_keys: { file: keys.txt } }",
+        );
+        let e = check(
+            "g.yaml",
+            Path::new("/nonexistent-dir"),
+            parse("g.yaml", &text).unwrap(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("/nonexistent-dir/keys.txt"), "{e}");
+        let text = GOOD.replace(
+            "{ trusted_headers: { trusted_cidrs: [127.0.0.1/32] } }",
+            "{}",
+        );
+        let e = check("g.yaml", Path::new("."), parse("g.yaml", &text).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at least one"), "{e}");
+        let text = GOOD.replace("trusted_cidrs:", "trusted_cidrz:");
+        let e = parse("g.yaml", &text).unwrap_err().to_string();
+        assert!(e.contains("trusted_cidrz"), "{e}");
     }
 }

@@ -9,14 +9,6 @@
 
 mod cli;
 mod config;
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        unused_imports,
-        reason = "the proxy calls it per request next"
-    )
-)]
 mod identity;
 mod keys;
 mod mask_cmd;

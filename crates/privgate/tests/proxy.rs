@@ -68,7 +68,17 @@ fn upstream() -> Running {
 }
 
 fn gateway(upstream: &str, trusted_cidr: &str) -> (Running, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let identity = format!("{{ trusted_headers: {{ trusted_cidrs: [{trusted_cidr}] }} }}");
+    gateway_with(upstream, &identity, tempfile::tempdir().expect("temp dir"))
+}
+
+/// The gateway with `identity` as its `identity:` section, its config written into `dir`
+/// (where the identity files, named relative to it, already are).
+fn gateway_with(
+    upstream: &str,
+    identity: &str,
+    dir: tempfile::TempDir,
+) -> (Running, tempfile::TempDir) {
     let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/clinic");
     std::fs::write(
         dir.path().join("hash.key"),
@@ -80,7 +90,7 @@ fn gateway(upstream: &str, trusted_cidr: &str) -> (Running, tempfile::TempDir) {
         "listen: 127.0.0.1:0\n\
          upstream: {{ url: \"http://{upstream}\", connect_timeout: 5s, read_timeout: 10s }}\n\
          policy_dir: {}\n\
-         identity: {{ trusted_headers: {{ trusted_cidrs: [{trusted_cidr}] }} }}\n\
+         identity: {identity}\n\
          forward_identity: {{ user_header: X-Privgate-User, role_header: X-Privgate-Role }}\n\
          keys: {{ hash_key_file: hash.key, token_key_file: token.key, token_key_id: k1 }}\n\
          workers: 2\n",
@@ -460,4 +470,282 @@ fn a_bad_config_is_refused_with_its_location() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("gateway.yaml:5:"), "{err}");
     assert!(err.contains("limitz"), "{err}");
+}
+
+// Identity through the gateway: bearer JWTs (EdDSA, keys generated here with ring), API
+// keys from a hashed key file, trusted headers only from their CIDRs, and credentials
+// never forwarded.
+
+mod identity {
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use ring::digest::{digest, SHA256};
+    use ring::rand::SystemRandom;
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    const ISSUER: &str = "https://idp.example";
+    const SERVICE_KEY: &str = "pgk_test_7d1c93e0a4b2";
+
+    fn ed25519() -> Ed25519KeyPair {
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
+        Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap()
+    }
+
+    fn now() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    fn b64json(v: &Value) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
+    }
+
+    fn claims(roles: &[&str], exp: u64) -> Value {
+        json!({"sub": "alice-7f3e", "iss": ISSUER, "aud": "privgate", "exp": exp, "roles": roles})
+    }
+
+    /// A compact JWS signed with `key` (kid `ed1`).
+    fn token(key: &Ed25519KeyPair, claims: &Value) -> String {
+        let input = format!(
+            "{}.{}",
+            b64json(&json!({"alg": "EdDSA", "typ": "JWT", "kid": "ed1"})),
+            b64json(claims)
+        );
+        let sig = key.sign(input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
+    }
+
+    /// A temp dir with `jwks.json` (the public half of `key`) and `api-keys.txt` (the
+    /// SHA-256 of [`SERVICE_KEY`], a receptionist service account), and the identity
+    /// section naming them, with trusted headers believed from `trusted_cidr`.
+    fn identity_files(key: &Ed25519KeyPair, trusted_cidr: &str) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let jwks = json!({"keys": [{
+            "kty": "OKP", "crv": "Ed25519", "kid": "ed1",
+            "x": URL_SAFE_NO_PAD.encode(key.public_key().as_ref()),
+        }]});
+        std::fs::write(dir.path().join("jwks.json"), jwks.to_string()).unwrap();
+        let hex: String = digest(&SHA256, SERVICE_KEY.as_bytes())
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        std::fs::write(
+            dir.path().join("api-keys.txt"),
+            format!("# booking sync\n{hex}  svc-sync  receptionist\n"),
+        )
+        .unwrap();
+        let identity = format!(
+            "{{ jwt: {{ jwks_file: jwks.json, issuer: \"{ISSUER}\", audience: privgate }}, \
+             api_keys: {{ file: api-keys.txt }}, \
+             trusted_headers: {{ trusted_cidrs: [{trusted_cidr}] }} }}"
+        );
+        (dir, identity)
+    }
+
+    fn bearer(token: &str) -> String {
+        format!("Bearer {token}")
+    }
+
+    /// A 401 problem whose `type` ends with `code`, and its `WWW-Authenticate`.
+    fn assert_refused(r: &Raw, code: &str) -> String {
+        assert_problem(r, 401);
+        let kind = r.json()["type"].as_str().unwrap().to_owned();
+        assert!(kind.ends_with(&format!("/{code}")), "{kind}");
+        r.header("www-authenticate")
+            .expect("a challenge")
+            .to_owned()
+    }
+
+    #[test]
+    fn jwts_and_api_keys_identify_callers_and_refusals_say_why() {
+        let up = upstream();
+        let key = ed25519();
+        let (dir, identity) = identity_files(&key, "10.0.0.0/8");
+        let (gw, _dir) = gateway_with(&up.addr, &identity, dir);
+        let list = "/api/appointments?page_size=3";
+
+        // A valid token with the receptionist role: the masked list.
+        let good = token(&key, &claims(&["receptionist"], now() + 300));
+        let r = request(&gw.addr, "GET", list, &[("Authorization", &bearer(&good))]);
+        assert_eq!(r.status, 200, "{r:?}");
+        assert!(r.text().contains("****"));
+        // The same subject with a role the route does not allow.
+        let auditor = token(&key, &claims(&["auditor"], now() + 300));
+        let r = request(
+            &gw.addr,
+            "GET",
+            "/api/patients/search?q=x",
+            &[("Authorization", &bearer(&auditor))],
+        );
+        assert_problem(&r, 403);
+
+        // Expired (beyond the default 60 s leeway).
+        let expired = token(&key, &claims(&["receptionist"], now() - 3600));
+        let r = request(
+            &gw.addr,
+            "GET",
+            list,
+            &[("Authorization", &bearer(&expired))],
+        );
+        let challenge = assert_refused(&r, "token_expired");
+        assert!(
+            challenge.starts_with("Bearer realm=\"privgate\""),
+            "{challenge}"
+        );
+        assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+        assert!(!r.text().contains(&expired) && !challenge.contains("alice"));
+
+        // `alg: none`, unsigned.
+        let unsigned = format!(
+            "{}.{}.",
+            b64json(&json!({"alg": "none", "typ": "JWT"})),
+            b64json(&claims(&["receptionist"], now() + 300))
+        );
+        let r = request(
+            &gw.addr,
+            "GET",
+            list,
+            &[("Authorization", &bearer(&unsigned))],
+        );
+        assert_refused(&r, "alg_none");
+
+        // Signed by another key under the configured kid, and a good token altered.
+        let forged = token(&ed25519(), &claims(&["receptionist"], now() + 300));
+        let r = request(
+            &gw.addr,
+            "GET",
+            list,
+            &[("Authorization", &bearer(&forged))],
+        );
+        assert_refused(&r, "bad_signature");
+        let (input, sig) = good.rsplit_once('.').unwrap();
+        let (head, _) = input.split_once('.').unwrap();
+        let escalated = format!("{head}.{}.{sig}", b64json(&claims(&["admin"], now() + 300)));
+        let r = request(
+            &gw.addr,
+            "GET",
+            list,
+            &[("Authorization", &bearer(&escalated))],
+        );
+        assert_refused(&r, "bad_signature");
+
+        // The service account's key, in either header; an unknown key.
+        let r = request(&gw.addr, "GET", list, &[("X-Api-Key", SERVICE_KEY)]);
+        assert_eq!(r.status, 200, "{r:?}");
+        assert!(r.text().contains("****"));
+        let api_key = format!("ApiKey {SERVICE_KEY}");
+        let r = request(&gw.addr, "GET", list, &[("Authorization", &api_key)]);
+        assert_eq!(r.status, 200, "{r:?}");
+        let r = request(&gw.addr, "GET", list, &[("X-Api-Key", "pgk_test_unknown")]);
+        let challenge = assert_refused(&r, "unknown_api_key");
+        assert!(
+            challenge.starts_with("ApiKey realm=\"privgate\""),
+            "{challenge}"
+        );
+        assert!(!r.text().contains("pgk_test_unknown"));
+
+        // Trusted headers from 127.0.0.1, outside 10.0.0.0/8: ignored, so no credential.
+        let r = request(&gw.addr, "GET", list, &as_role("receptionist"));
+        assert_refused(&r, "unauthenticated");
+        let challenge = r.header("www-authenticate").unwrap();
+        assert!(
+            challenge.contains("Bearer realm=\"privgate\""),
+            "{challenge}"
+        );
+        assert!(
+            challenge.contains("ApiKey realm=\"privgate\""),
+            "{challenge}"
+        );
+        assert!(!challenge.contains("error="), "{challenge}");
+    }
+
+    #[test]
+    fn the_upstream_never_sees_credentials() {
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{BODY}",
+            BODY.len()
+        );
+        let (addr, heads) = fake_upstream(response.into_bytes());
+        let key = ed25519();
+        let (dir, identity) = identity_files(&key, "127.0.0.1/32");
+        let (gw, _dir) = gateway_with(&addr, &identity, dir);
+        let good = token(&key, &claims(&["receptionist"], now() + 300));
+        let api_key = format!("ApiKey {SERVICE_KEY}");
+        let bearer = bearer(&good);
+        let cases: [&[(&str, &str)]; 4] = [
+            &[("Authorization", &bearer)],
+            &[("X-Api-Key", SERVICE_KEY)],
+            &[("Authorization", &api_key)],
+            &[
+                ("X-Forwarded-User", "u-1"),
+                ("X-Forwarded-Groups", "receptionist"),
+            ],
+        ];
+        for (headers, subject) in cases
+            .iter()
+            .zip(["alice-7f3e", "svc-sync", "svc-sync", "u-1"])
+        {
+            let r = request(&gw.addr, "GET", "/api/appointments", headers);
+            assert_eq!(r.status, 200, "{r:?}");
+            let head = heads
+                .recv_timeout(Duration::from_secs(5))
+                .unwrap()
+                .to_ascii_lowercase();
+            for gone in [
+                "authorization:",
+                "x-api-key:",
+                "x-forwarded-user:",
+                "x-forwarded-groups:",
+            ] {
+                assert!(!head.contains(gone), "{gone} reached the upstream: {head}");
+            }
+            assert!(!head.contains(&good.to_ascii_lowercase()), "{head}");
+            assert!(!head.contains(&SERVICE_KEY.to_ascii_lowercase()), "{head}");
+            assert!(
+                head.contains(&format!("x-privgate-user: {subject}\r\n")),
+                "{head}"
+            );
+            assert!(head.contains("x-privgate-role: receptionist\r\n"), "{head}");
+        }
+    }
+
+    #[test]
+    fn identity_files_are_checked_at_start() {
+        for (identity, expected) in [
+            ("{}", "at least one"),
+            (
+                "{ jwt: { jwks_file: missing.json, issuer: x, audience: y } }",
+                "missing.json",
+            ),
+            (
+                "{ trusted_headers: { trusted_cidrs: [10.0.0.1/8] } }",
+                "trusted_cidrs[0]",
+            ),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("gateway.yaml");
+            std::fs::write(
+                &path,
+                format!("listen: 127.0.0.1:0\nupstream: {{ url: \"http://127.0.0.1:1\" }}\npolicy_dir: p\nidentity: {identity}\n"),
+            )
+            .unwrap();
+            let out = Command::new(env!("CARGO_BIN_EXE_privgate"))
+                .arg("run")
+                .arg("--config")
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(1));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(expected), "{identity}: {err}");
+        }
+    }
 }

@@ -24,7 +24,9 @@ use std::net::IpAddr;
 use http::header::{HeaderMap, HeaderName, AUTHORIZATION};
 use ring::hmac;
 
-pub use config::{ApiKeyConfig, IdentityConfig, JwtConfig, TrustedConfig};
+#[cfg(test)]
+use config::{ApiKeyConfig, TrustedConfig};
+pub use config::{IdentityConfig, JwtConfig};
 pub use error::{AuthError, IdentityError, Scheme};
 
 use apikey::ApiKeys;

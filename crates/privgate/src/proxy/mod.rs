@@ -7,11 +7,11 @@
 //! [`response::on_response_head`] (headers, content type, encoding), then the body phase
 //! [`body::MaskedBody`] (decode and mask frame by frame, abort on failure). This file
 //! only wires them to sockets: startup, the accept loop, graceful shutdown, and mapping
-//! upstream errors to 502/504. Not here yet: TLS, the admin listener, hot reload, JWT and
-//! API keys (`identity/` will replace `caller.rs`).
+//! upstream errors to 502/504. Callers are identified by `identity/` (bearer JWT, API
+//! keys, trusted headers), built once at start from the config. Not here yet: TLS, the
+//! admin listener, hot reload.
 
 pub mod body;
-pub mod caller;
 pub mod headers;
 pub mod path;
 pub mod problem;
@@ -26,7 +26,7 @@ use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
 use bytes::Bytes;
@@ -42,7 +42,8 @@ use privgate_mask::Masker;
 use privgate_policy::{Policy, PolicyError};
 use tokio::net::TcpListener;
 
-use crate::config::{self, Config, TrustedHeaders};
+use crate::config::{self, Config};
+use crate::identity::Identifier;
 use crate::policy_cmd::print_diagnostics;
 use body::{BoxError, Completion, MaskedBody};
 use problem::Denial;
@@ -61,8 +62,10 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 pub struct State {
     /// The loaded policy.
     pub policy: Policy,
-    /// Trusted identity headers.
-    pub trusted: Option<TrustedHeaders>,
+    /// The identity sources.
+    pub identifier: Identifier,
+    /// The trusted identity headers, stripped from every forwarded request.
+    pub trusted_headers: Vec<HeaderName>,
     /// Header naming the subject upstream.
     pub forward_user: Option<HeaderName>,
     /// Header naming the role upstream.
@@ -182,7 +185,8 @@ async fn serve(config: Config, policy: Policy) -> Result<()> {
         .build(connector);
     let state = Arc::new(State {
         policy,
-        trusted: config.trusted,
+        trusted_headers: config.identifier.trusted_header_names(),
+        identifier: config.identifier,
         forward_user: config.forward_user,
         forward_role: config.forward_role,
         upstream: config.upstream,
@@ -276,7 +280,10 @@ async fn handle(
 ) -> Result<Response<ProxyBody>, Infallible> {
     let start = Instant::now();
     let (parts, body) = req.into_parts();
-    let forward = match on_request(&state, &parts, peer) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let forward = match on_request(&state, &parts, peer, now) {
         Ok(f) => f,
         Err(r) => return Ok(refused(&r.denial, r.route.as_deref(), start)),
     };

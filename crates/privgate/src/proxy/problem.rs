@@ -3,17 +3,23 @@
 //! Every refusal the proxy makes is one [`Denial`]: a status, a stable problem code (the
 //! `type` URI is `https://privgate.dev/problems/<code>`) and a fixed title. Nothing from
 //! the request or the upstream is ever echoed. The phases (`request.rs`, `response.rs`)
-//! choose the denial; this module only renders it.
+//! choose the denial; this module only renders it. A refused credential's code is its
+//! [`AuthError::code`] and its challenge is the identity module's, which holds no
+//! request data either.
+
+use std::borrow::Cow;
 
 use bytes::Bytes;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 
+use crate::identity::AuthError;
+
 /// The base of problem `type` URIs.
 pub const PROBLEM_BASE: &str = "https://privgate.dev/problems/";
 
 /// A refusal: status, stable code, fixed title, and an optional challenge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {
     /// The HTTP status.
     pub status: StatusCode,
@@ -22,7 +28,7 @@ pub struct Denial {
     /// A short, fixed human title.
     pub title: &'static str,
     /// `WWW-Authenticate` for 401s.
-    pub challenge: Option<&'static str>,
+    pub challenge: Option<Cow<'static, str>>,
 }
 
 const fn denial(status: StatusCode, code: &'static str, title: &'static str) -> Denial {
@@ -35,23 +41,38 @@ const fn denial(status: StatusCode, code: &'static str, title: &'static str) -> 
 }
 
 impl Denial {
-    /// No identity was found.
-    pub const UNAUTHENTICATED: Denial = Denial {
-        challenge: Some("Bearer realm=\"privgate\""),
-        ..denial(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "Authentication required",
-        )
-    };
+    /// No credential was presented; `challenge` names the schemes a client can use.
+    pub fn unauthenticated(challenge: String) -> Denial {
+        Denial {
+            challenge: Some(Cow::Owned(challenge)),
+            ..denial(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "Authentication required",
+            )
+        }
+    }
+
+    /// A credential was presented and refused: the `type` ends with the error's code;
+    /// `challenge` is its `WWW-Authenticate` value. The token or key is never echoed.
+    pub fn credential_refused(err: &AuthError, challenge: String) -> Denial {
+        Denial {
+            challenge: Some(Cow::Owned(challenge)),
+            ..denial(
+                StatusCode::UNAUTHORIZED,
+                err.code(),
+                "The credentials were refused",
+            )
+        }
+    }
     /// The route needs a recent second factor (the flow itself is later work).
     pub const STEP_UP: Denial = Denial {
-        challenge: Some("Bearer realm=\"privgate\", error=\"insufficient_user_authentication\""),
-        ..denial(
-            StatusCode::UNAUTHORIZED,
-            "step-up-required",
-            "A recent second factor is required",
-        )
+        status: StatusCode::UNAUTHORIZED,
+        code: "step-up-required",
+        title: "A recent second factor is required",
+        challenge: Some(Cow::Borrowed(
+            "Bearer realm=\"privgate\", error=\"insufficient_user_authentication\"",
+        )),
     };
     /// No route matches, or none of the caller's roles is allowed (deny by default; the
     /// two are not told apart, so callers cannot map routes).
@@ -123,8 +144,12 @@ impl Denial {
             hyper::header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         );
-        if let Some(c) = self.challenge {
-            h.insert(WWW_AUTHENTICATE, HeaderValue::from_static(c));
+        if let Some(c) = self
+            .challenge
+            .as_deref()
+            .and_then(|c| HeaderValue::from_str(c).ok())
+        {
+            h.insert(WWW_AUTHENTICATE, c);
         }
         r
     }
@@ -137,7 +162,8 @@ mod tests {
     #[test]
     fn bodies_are_valid_problem_json() {
         for d in [
-            Denial::UNAUTHENTICATED,
+            Denial::unauthenticated("Bearer realm=\"privgate\"".into()),
+            Denial::credential_refused(&AuthError::Expired, "Bearer".into()),
             Denial::STEP_UP,
             Denial::FORBIDDEN,
             Denial::APPROVAL,
@@ -151,7 +177,13 @@ mod tests {
             assert_eq!(v["status"], d.status.as_u16());
             assert!(v["type"].as_str().unwrap().starts_with(PROBLEM_BASE));
         }
-        let r: Response<Bytes> = Denial::UNAUTHENTICATED.response();
-        assert!(r.headers().contains_key(WWW_AUTHENTICATE));
+        let r: Response<Bytes> =
+            Denial::credential_refused(&AuthError::Expired, "Bearer x".into()).response();
+        assert_eq!(r.headers()[WWW_AUTHENTICATE], "Bearer x");
+        assert!(
+            Denial::credential_refused(&AuthError::Expired, String::new())
+                .type_uri()
+                .ends_with("/token_expired")
+        );
     }
 }

@@ -1,9 +1,13 @@
 //! The request phase: from a client request head to either a [`Forward`] (what to send
 //! upstream and how to treat the answer) or a [`Denial`].
 //!
-//! Order: identify (`caller.rs`; 401 when no identity), normalise the path and query
+//! Order: identify (`identity/`; 401 with a challenge when no credential is presented or
+//! one is refused, never echoing it), normalise the path and query
 //! (`path.rs`; 400 when ambiguous), match a policy route (deny by default), decide per
-//! role, then build the upstream head. Socket-free, so tests call [`on_request`] directly.
+//! role, then build the upstream head, without the client's credentials (trusted identity
+//! headers, `X-Api-Key`, and `Authorization` when it carried a bearer token or API key).
+//! Socket-free and clock-free (the caller passes `now`), so tests call [`on_request`]
+//! directly.
 //!
 //! Several roles: the caller is served with the first of its roles (in the order its
 //! identity lists them) that the route allows, and that role's plan alone. Merging the
@@ -13,18 +17,18 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use hyper::header::{HeaderValue, ACCEPT_ENCODING, HOST};
+use hyper::header::{HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, HOST};
 use hyper::http::request::Parts;
 use hyper::http::uri::{PathAndQuery, Uri};
 use hyper::{HeaderMap, Method, Version};
 use privgate_mask::{Format, Plan};
 use privgate_policy::Decision;
 
-use super::caller::identify;
 use super::headers::strip_hop_by_hop;
 use super::path::{normalize_path, query_pairs};
 use super::problem::Denial;
 use super::State;
+use crate::identity::API_KEY_HEADER;
 
 /// An allowed request: the upstream head and what the response phase needs.
 #[derive(Debug)]
@@ -63,10 +67,19 @@ impl From<Denial> for Refusal {
     }
 }
 
-/// Decides about one request head.
-pub fn on_request(state: &State, parts: &Parts, peer: SocketAddr) -> Result<Forward, Refusal> {
-    let caller = identify(state.trusted.as_ref(), &parts.headers, peer.ip())
-        .ok_or(Denial::UNAUTHENTICATED)?;
+/// Decides about one request head; `now` is Unix seconds (for token expiry).
+pub fn on_request(
+    state: &State,
+    parts: &Parts,
+    peer: SocketAddr,
+    now: u64,
+) -> Result<Forward, Refusal> {
+    let identifier = &state.identifier;
+    let caller = match identifier.identify(&parts.headers, peer.ip(), now) {
+        Ok(Some(identity)) => identity,
+        Ok(None) => return Err(Denial::unauthenticated(identifier.challenge_missing()).into()),
+        Err(e) => return Err(Denial::credential_refused(&e, identifier.challenge(&e)).into()),
+    };
     let path = normalize_path(parts.uri.path(), state.fold_case).map_err(|_| Denial::BAD_PATH)?;
     let raw_query = parts.uri.query();
     let pairs = query_pairs(raw_query.unwrap_or_default()).map_err(|_| Denial::BAD_PATH)?;
@@ -131,15 +144,19 @@ pub fn on_request(state: &State, parts: &Parts, peer: SocketAddr) -> Result<Forw
     })
 }
 
-/// The client's headers made fit for the upstream: hop-by-hop and identity headers gone
-/// (the client's, trusted or not: the upstream learns the identity only from the
-/// `forward_identity` headers the gateway sets), `Host` the upstream's, and an
-/// uncompressed body asked for.
+/// The client's headers made fit for the upstream: hop-by-hop headers gone, identity
+/// headers and credentials gone (the client's, trusted or not: the upstream learns the
+/// identity only from the `forward_identity` headers the gateway sets, and never sees a
+/// token or key), `Host` the upstream's, and an uncompressed body asked for.
+/// `Authorization` with another scheme (`Basic`, …) is not the gateway's and passes.
 pub fn upstream_headers(state: &State, headers: &mut HeaderMap) {
     strip_hop_by_hop(headers);
-    if let Some(t) = &state.trusted {
-        headers.remove(&t.user);
-        headers.remove(&t.groups);
+    for name in &state.trusted_headers {
+        headers.remove(name);
+    }
+    headers.remove(API_KEY_HEADER);
+    if carries_our_credential(headers) {
+        headers.remove(AUTHORIZATION);
     }
     for name in [&state.forward_user, &state.forward_role]
         .into_iter()
@@ -151,6 +168,16 @@ pub fn upstream_headers(state: &State, headers: &mut HeaderMap) {
         headers.insert(HOST, host);
     }
     headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+}
+
+/// Whether any `Authorization` value uses a scheme the gateway verifies (`Bearer`,
+/// `ApiKey`), or cannot be read (and so is not passed on either).
+fn carries_our_credential(headers: &HeaderMap) -> bool {
+    headers.get_all(AUTHORIZATION).iter().any(|v| {
+        let Ok(v) = v.to_str() else { return true };
+        let scheme = v.trim().split(' ').next().unwrap_or_default();
+        scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("apikey")
+    })
 }
 
 /// The version the upstream is spoken to with (HTTP/2 clients included).
