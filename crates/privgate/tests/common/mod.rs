@@ -51,7 +51,15 @@ pub fn run_stdin(args: &[&str], input: &[u8]) -> Run {
         .spawn()
         .expect("privgate starts");
     let mut stdin = child.stdin.take().expect("stdin is piped");
-    stdin.write_all(input).expect("input is written");
-    drop(stdin);
-    finish(child.wait_with_output().expect("privgate ends"))
+    // Written from another thread so a large output cannot fill its pipe while the
+    // input is still being written; a broken pipe means privgate stopped reading early
+    // (a usage error, say), which the exit status then tells.
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || match stdin.write_all(&input) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => panic!("writing input: {e}"),
+        _ => {}
+    });
+    let output = child.wait_with_output().expect("privgate ends");
+    writer.join().expect("the input writer ends");
+    finish(output)
 }
