@@ -35,7 +35,13 @@
 //! keys: { hash_key_file: hash.key, token_key_file: token.key, token_key_id: k1 }
 //! routing: { fold_case: false }
 //! workers: 2
+//! admin: { listen: 127.0.0.1:9901, token_file: admin.token }
 //! ```
+//!
+//! `admin:` turns on the admin listener (`admin/`: metrics, health, readiness, reload);
+//! its `listen` defaults to `127.0.0.1:9901` and its bearer token is read from
+//! `token_file` (surrounding whitespace trimmed). Without `admin:` there is no admin
+//! listener, and SIGHUP is the only way to reload the policy.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -74,6 +80,20 @@ pub struct RawConfig {
     /// Runtime worker threads; the number of cores by default.
     #[serde(default)]
     pub workers: Option<usize>,
+    /// The admin listener (metrics, health, readiness, reload); off when absent.
+    #[serde(default)]
+    pub admin: Option<RawAdmin>,
+}
+
+/// `admin:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// The address to listen on (`127.0.0.1:9901` by default; port 0 picks a free port).
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// File holding the bearer token every admin request but `/healthz` must present.
+    pub token_file: String,
 }
 
 /// `upstream:`.
@@ -151,6 +171,17 @@ pub struct Config {
     pub fold_case: bool,
     /// Worker threads.
     pub workers: usize,
+    /// The admin listener, when configured.
+    pub admin: Option<AdminConfig>,
+}
+
+/// A checked `admin:` section.
+#[derive(Debug)]
+pub struct AdminConfig {
+    /// The admin listen address.
+    pub listen: SocketAddr,
+    /// The bearer token, kept only as its digest.
+    pub token: AdminToken,
 }
 
 /// Reads and checks the file at `path`.
@@ -263,6 +294,28 @@ pub fn check(name: &str, base: &Path, raw: RawConfig) -> Result<Config> {
             Secrets::new()
         }
     };
+    let admin = match &raw.admin {
+        None => None,
+        Some(a) => {
+            let text = a.listen.as_deref().unwrap_or(DEFAULT_ADMIN_LISTEN);
+            let listen = text.parse::<SocketAddr>().ok();
+            if listen.is_none() {
+                problems.push(format!(
+                    "{name}: `admin.listen`: expected an address with a port, e.g. `{DEFAULT_ADMIN_LISTEN}`"
+                ));
+            }
+            let token = match read_token(&base.join(&a.token_file)) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    problems.push(format!("{name}: `admin.token_file`: {e:#}"));
+                    None
+                }
+            };
+            listen
+                .zip(token)
+                .map(|(listen, token)| AdminConfig { listen, token })
+        }
+    };
     if !problems.is_empty() {
         bail!("the config is not valid:\n  {}", problems.join("\n  "));
     }
@@ -281,7 +334,57 @@ pub fn check(name: &str, base: &Path, raw: RawConfig) -> Result<Config> {
         secrets,
         fold_case,
         workers,
+        admin,
     })
+}
+
+/// Where the admin listener listens when `admin.listen` is not given.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9901";
+
+/// The admin bearer token, held as its SHA-256 so it is compared over a fixed length.
+#[derive(Clone)]
+pub struct AdminToken([u8; 32]);
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
+}
+
+impl AdminToken {
+    /// The token `text` (as given, already trimmed).
+    pub fn new(text: &[u8]) -> AdminToken {
+        let d = ring::digest::digest(&ring::digest::SHA256, text);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(d.as_ref());
+        AdminToken(out)
+    }
+
+    /// Whether `presented` is the token, in time independent of where they differ:
+    /// both sides are digests of the same length, and every byte pair is compared
+    /// (XOR folded with OR) with no early exit.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        let other = AdminToken::new(presented);
+        let mut diff = 0u8;
+        for (a, b) in self.0.iter().zip(other.0.iter()) {
+            diff |= a ^ b;
+        }
+        diff == 0
+    }
+}
+
+/// The admin token file: its content, trimmed, not empty. Errors never show content.
+fn read_token(path: &Path) -> Result<AdminToken> {
+    let text = std::fs::read(path)
+        .with_context(|| format!("cannot read the token file `{}`", path.display()))?;
+    let text = text.trim_ascii();
+    if text.len() < 16 {
+        bail!(
+            "the token file `{}` must hold a token of at least 16 characters",
+            path.display()
+        );
+    }
+    Ok(AdminToken::new(text))
 }
 
 /// `http://host:port` (port 80 when absent) with no path, query or user info.
@@ -372,6 +475,30 @@ mod tests {
         assert_eq!(c.policy_dir, Path::new("/etc/p"));
         assert_eq!(c.read_timeout, Duration::from_secs(30));
         assert!(!c.fold_case);
+    }
+
+    #[test]
+    fn the_admin_section_reads_its_token_and_defaults_its_address() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("admin.token"), "s3cret-admin-token-1\n").unwrap();
+        let text = format!("{GOOD}admin: {{ token_file: admin.token }}\n");
+        let c = check("g.yaml", dir.path(), parse("g.yaml", &text).unwrap()).unwrap();
+        let admin = c.admin.unwrap();
+        assert_eq!(admin.listen.to_string(), DEFAULT_ADMIN_LISTEN);
+        assert!(admin.token.matches(b"s3cret-admin-token-1"));
+        assert!(!admin.token.matches(b"s3cret-admin-token-2"));
+        assert!(!admin.token.matches(b""));
+        assert!(!format!("{:?}", admin.token).contains("s3cret"));
+        std::fs::write(dir.path().join("admin.token"), "short").unwrap();
+        let e = check("g.yaml", dir.path(), parse("g.yaml", &text).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("admin.token_file") && !e.contains("short"),
+            "{e}"
+        );
+        let c = check("g.yaml", dir.path(), parse("g.yaml", GOOD).unwrap()).unwrap();
+        assert!(c.admin.is_none());
     }
 
     #[test]

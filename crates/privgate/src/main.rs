@@ -1,12 +1,13 @@
 //! The `privgate` binary: parses the command line and hands each command to its module.
 //!
 //! Commands live by concept: `proxy/` (the gateway, `privgate run`, configured by
-//! `config.rs`), `policy_cmd.rs` (check, test, explain, schema), `mask_cmd.rs` (offline
-//! masking), with `cli.rs` describing the arguments, `target.rs` resolving roles
+//! `config.rs`, with its admin listener in `admin/`), `policy_cmd.rs` (check, test,
+//! explain, schema), `mask_cmd.rs` (offline masking), with `cli.rs` describing the arguments, `target.rs` resolving roles
 //! and routes, `keys.rs` reading key files and `progress.rs` drawing the progress bar.
 //! This file only maps outcomes to exit codes: 0 success, 1 a failed check, test or
 //! masking run (or any other error), 2 a usage error.
 
+mod admin;
 mod cli;
 mod config;
 mod identity;

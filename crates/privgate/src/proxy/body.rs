@@ -9,13 +9,16 @@
 //! ends with an error: hyper then closes the connection without the final chunk
 //! (HTTP/1.1) or resets the stream (HTTP/2), so the client sees an incomplete response,
 //! and nothing after the error point, where the engine had not decided, was sent.
-//! Completion (records, outcome, duration) is logged here, without body data.
+//! Completion (records, outcome, duration) is logged and counted in the metrics here,
+//! without body data; a body dropped before its end (the client went away) counts as
+//! an abort too.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io::Write;
 use std::ops::Range;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -26,6 +29,7 @@ use privgate_mask::{Masker, Output};
 use tokio::time::Sleep;
 
 use super::response::Encoding;
+use crate::admin::metrics::Metrics;
 
 /// The error a body ends with (its message names the stage, never data).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -111,6 +115,8 @@ pub struct Completion {
     pub status: u16,
     /// When the request arrived.
     pub start: Instant,
+    /// Where the outcome is counted.
+    pub metrics: Arc<Metrics>,
 }
 
 /// A masked upstream body.
@@ -204,6 +210,9 @@ impl MaskedBody {
         self.done = true;
         self.frames.clear();
         let c = &self.completion;
+        c.metrics.abort(reason);
+        c.metrics
+            .duration(&c.route, c.start.elapsed().as_secs_f64());
         tracing::warn!(
             route = %c.route,
             role = %c.role,
@@ -214,6 +223,18 @@ impl MaskedBody {
             "response aborted"
         );
         Poll::Ready(Some(Err(format!("response aborted: {reason}").into())))
+    }
+}
+
+impl Drop for MaskedBody {
+    fn drop(&mut self) {
+        if !self.done {
+            let c = &self.completion;
+            c.metrics.abort("client-gone");
+            c.metrics
+                .duration(&c.route, c.start.elapsed().as_secs_f64());
+            tracing::info!(route = %c.route, role = %c.role, "response dropped before its end");
+        }
     }
 }
 
@@ -266,6 +287,9 @@ impl Body for MaskedBody {
                     let r = this.end();
                     if r.is_ok() {
                         let c = &this.completion;
+                        c.metrics.masked(&c.route, &c.role, this.masker.stats());
+                        c.metrics
+                            .duration(&c.route, c.start.elapsed().as_secs_f64());
                         tracing::info!(
                             route = %c.route,
                             role = %c.role,

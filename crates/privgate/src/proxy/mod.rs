@@ -8,11 +8,13 @@
 //! [`body::MaskedBody`] (decode and mask frame by frame, abort on failure). This file
 //! only wires them to sockets: startup, the accept loop, graceful shutdown, and mapping
 //! upstream errors to 502/504. Callers are identified by `identity/` (bearer JWT, API
-//! keys, trusted headers), built once at start from the config. Not here yet: TLS, the
-//! admin listener, hot reload.
+//! keys, trusted headers), built once at start from the config. The policy is held by
+//! [`live::LivePolicy`] and reloaded on SIGHUP or through the admin listener (`admin/`),
+//! which also serves the [`Metrics`] the phases record. Not here yet: TLS.
 
 pub mod body;
 pub mod headers;
+pub mod live;
 pub mod path;
 pub mod problem;
 pub mod request;
@@ -42,10 +44,12 @@ use privgate_mask::Masker;
 use privgate_policy::{Policy, PolicyError};
 use tokio::net::TcpListener;
 
+use crate::admin::metrics::Metrics;
 use crate::config::{self, Config};
 use crate::identity::Identifier;
 use crate::policy_cmd::print_diagnostics;
 use body::{BoxError, Completion, MaskedBody};
+use live::LivePolicy;
 use problem::Denial;
 use request::{on_request, UPSTREAM_VERSION};
 use response::{on_response_head, BodyPlan};
@@ -60,8 +64,10 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 /// What every request needs, shared by all connections.
 #[derive(Debug)]
 pub struct State {
-    /// The loaded policy.
-    pub policy: Policy,
+    /// The running policy (swapped on reload).
+    pub policy: LivePolicy,
+    /// What the phases count, served on the admin listener.
+    pub metrics: Arc<Metrics>,
     /// The identity sources.
     pub identifier: Identifier,
     /// The trusted identity headers, stripped from every forwarded request.
@@ -169,9 +175,26 @@ async fn serve(config: Config, policy: Policy) -> Result<()> {
     let addr = listener
         .local_addr()
         .context("cannot read the bound address")?;
+    let admin = match &config.admin {
+        None => None,
+        Some(a) => {
+            let l = TcpListener::bind(a.listen)
+                .await
+                .with_context(|| format!("cannot listen on {} (admin)", a.listen))?;
+            let at = l.local_addr().context("cannot read the bound address")?;
+            Some((l, at, Arc::new(a.token.clone())))
+        }
+    };
     {
+        // Both lines in one write: a reader that takes only the first and closes the
+        // pipe must not make the second fail.
+        let mut lines = format!("listening on http://{addr}\n");
+        if let Some((_, at, _)) = &admin {
+            lines.push_str(&format!("admin on http://{at}\n"));
+        }
         let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on http://{addr}").context("cannot write to stdout")?;
+        out.write_all(lines.as_bytes())
+            .context("cannot write to stdout")?;
         out.flush().context("cannot write to stdout")?;
     }
     let mut connector = HttpConnector::new();
@@ -183,8 +206,11 @@ async fn serve(config: Config, policy: Policy) -> Result<()> {
         .pool_timer(TokioTimer::new())
         .timer(TokioTimer::new())
         .build(connector);
+    let metrics = Arc::new(Metrics::new().context("cannot register the metrics")?);
+    metrics.policy(policy.hash());
     let state = Arc::new(State {
-        policy,
+        policy: LivePolicy::new(policy, config.policy_dir, config.secrets),
+        metrics,
         trusted_headers: config.identifier.trusted_header_names(),
         identifier: config.identifier,
         forward_user: config.forward_user,
@@ -193,7 +219,15 @@ async fn serve(config: Config, policy: Policy) -> Result<()> {
         fold_case: config.fold_case,
         read_timeout: config.read_timeout,
     });
-    tracing::info!(%addr, upstream = %state.upstream, policy = state.policy.hash(), "gateway started");
+    tracing::info!(%addr, upstream = %state.upstream, policy = state.policy.current().policy.hash(), "gateway started");
+    let admin_task = admin.map(|(l, at, token)| {
+        tracing::info!(admin = %at, "admin listener started");
+        tokio::spawn(crate::admin::serve(l, Arc::clone(&state), token))
+    });
+    if config.admin.is_none() {
+        tracing::info!("no admin listener configured");
+    }
+    let hangup_task = tokio::spawn(reload_on_hangup(Arc::clone(&state)));
 
     let mut server = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     server
@@ -229,6 +263,10 @@ async fn serve(config: Config, policy: Policy) -> Result<()> {
         }
     }
     drop(listener);
+    hangup_task.abort();
+    if let Some(t) = admin_task {
+        t.abort();
+    }
     tracing::info!("shutting down: draining in-flight requests");
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await
@@ -260,7 +298,61 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-fn refused(d: &Denial, route: Option<&str>, start: Instant) -> Response<ProxyBody> {
+/// Reloads the policy on each SIGHUP (the outcome is logged and counted by the reload).
+async fn reload_on_hangup(state: Arc<State>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; reload through the admin listener");
+                return;
+            }
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the policy");
+            let state = Arc::clone(&state);
+            let _ = tokio::task::spawn_blocking(move || state.policy.reload(&state.metrics)).await;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = state;
+}
+
+/// The `decision` label of a refusal: the policy's words where it decided, the problem
+/// code otherwise (a fixed set either way). A refused credential of any kind is
+/// `unauthenticated`; a 403 without a route is `not_found` (the client is not told).
+fn decision_label(d: &Denial, route: Option<&str>) -> &'static str {
+    match d.code {
+        "step-up-required" => "step_up",
+        "approval-required" => "approval_required",
+        "forbidden" if route.is_some() => "denied",
+        "forbidden" => "not_found",
+        "bad-path" => "bad_path",
+        "upstream-error" => "upstream_error",
+        "upstream-timeout" => "upstream_timeout",
+        "unsupported-encoding" => "unsupported_encoding",
+        "unexpected-content-type" => "unexpected_content_type",
+        _ if d.status == hyper::StatusCode::UNAUTHORIZED => "unauthenticated",
+        _ => "refused",
+    }
+}
+
+fn refused(
+    metrics: &Metrics,
+    d: &Denial,
+    route: Option<&str>,
+    role: Option<&str>,
+    start: Instant,
+) -> Response<ProxyBody> {
+    let route_label = route.unwrap_or_default();
+    metrics.request(
+        route_label,
+        role.unwrap_or_default(),
+        decision_label(d, route),
+    );
+    metrics.duration(route_label, start.elapsed().as_secs_f64());
     tracing::info!(
         route = route.unwrap_or("-"),
         status = d.status.as_u16(),
@@ -285,7 +377,15 @@ async fn handle(
         .map_or(0, |d| d.as_secs());
     let forward = match on_request(&state, &parts, peer, now) {
         Ok(f) => f,
-        Err(r) => return Ok(refused(&r.denial, r.route.as_deref(), start)),
+        Err(r) => {
+            return Ok(refused(
+                &state.metrics,
+                &r.denial,
+                r.route.as_deref(),
+                r.role.as_deref(),
+                start,
+            ))
+        }
     };
     let mut upstream = Request::new(body);
     *upstream.method_mut() = forward.method.clone();
@@ -293,22 +393,26 @@ async fn handle(
     *upstream.version_mut() = UPSTREAM_VERSION;
     *upstream.headers_mut() = forward.headers.clone();
     let route = Some(forward.route.as_str());
+    let role = Some(forward.role.as_str());
+    let metrics = &state.metrics;
     let response = match tokio::time::timeout(state.read_timeout, client.request(upstream)).await {
-        Err(_) => return Ok(refused(&Denial::TIMEOUT, route, start)),
+        Err(_) => return Ok(refused(metrics, &Denial::TIMEOUT, route, role, start)),
         Ok(Err(e)) => {
             // The error's text names addresses and causes, never request data.
             tracing::warn!(connect = e.is_connect(), error = %e, "upstream request failed");
-            return Ok(refused(&Denial::BAD_GATEWAY, route, start));
+            return Ok(refused(metrics, &Denial::BAD_GATEWAY, route, role, start));
         }
         Ok(Ok(r)) => r,
     };
     let (mut head, upstream_body) = response.into_parts();
     let plan = match on_response_head(&forward, head.status, &mut head.headers) {
         Ok(p) => p,
-        Err(d) => return Ok(refused(&d, route, start)),
+        Err(d) => return Ok(refused(metrics, &d, route, role, start)),
     };
+    metrics.request(&forward.route, &forward.role, "allowed");
     let body = match plan {
         BodyPlan::Empty => {
+            metrics.duration(&forward.route, start.elapsed().as_secs_f64());
             tracing::info!(route = %forward.route, role = %forward.role, status = head.status.as_u16(), decision = "allowed", duration_ms = start.elapsed().as_millis() as u64, "response completed");
             ProxyBody::Full(None)
         }
@@ -319,6 +423,7 @@ async fn handle(
                 role: forward.role.clone(),
                 status: head.status.as_u16(),
                 start,
+                metrics: Arc::clone(&state.metrics),
             };
             ProxyBody::Masked(Box::new(MaskedBody::new(
                 upstream_body,

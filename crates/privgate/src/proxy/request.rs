@@ -56,6 +56,9 @@ pub struct Refusal {
     pub denial: Denial,
     /// The route, when one matched.
     pub route: Option<String>,
+    /// The caller's role the decision was about, when it is a policy role (for metrics:
+    /// names outside the policy never become labels).
+    pub role: Option<String>,
 }
 
 impl From<Denial> for Refusal {
@@ -63,6 +66,7 @@ impl From<Denial> for Refusal {
         Refusal {
             denial,
             route: None,
+            role: None,
         }
     }
 }
@@ -87,13 +91,23 @@ pub fn on_request(
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let policy = &state.policy;
+    // Taken once: the request (and its body, through the plan's `Arc`) is served with
+    // this policy even if a reload swaps another in meanwhile.
+    let live = state.policy.current();
+    let policy = &live.policy;
     let (route, _params) = policy
         .match_route(parts.method.as_str(), &path, &pairs)
         .ok_or(Denial::FORBIDDEN)?;
-    let refuse = |denial| Refusal {
+    let refuse = |denial, role: Option<&String>| Refusal {
         denial,
         route: Some(route.name.clone()),
+        role: role.cloned().or_else(|| {
+            caller
+                .roles
+                .iter()
+                .find(|r| policy.roles().any(|p| p == r.as_str()))
+                .cloned()
+        }),
     };
     let chosen = caller
         .roles
@@ -103,14 +117,16 @@ pub fn on_request(
             Ok(d) => Some((role, d)),
         });
     let role = match chosen {
-        None => return Err(refuse(Denial::FORBIDDEN)),
-        Some((_, Decision::StepUp)) => return Err(refuse(Denial::STEP_UP)),
-        Some((_, Decision::ApprovalRequired)) => return Err(refuse(Denial::APPROVAL)),
+        None => return Err(refuse(Denial::FORBIDDEN, None)),
+        Some((role, Decision::StepUp)) => return Err(refuse(Denial::STEP_UP, Some(role))),
+        Some((role, Decision::ApprovalRequired)) => {
+            return Err(refuse(Denial::APPROVAL, Some(role)))
+        }
         Some((role, _)) => role,
     };
     let plan = policy
         .plan(role, &route.name)
-        .ok_or_else(|| refuse(Denial::FORBIDDEN))?;
+        .ok_or_else(|| refuse(Denial::FORBIDDEN, Some(role)))?;
 
     let path_and_query = match raw_query {
         Some(q) => format!("{path}?{q}"),
@@ -120,10 +136,11 @@ pub fn on_request(
         .scheme("http")
         .authority(state.upstream.clone())
         .path_and_query(
-            PathAndQuery::try_from(path_and_query).map_err(|_| refuse(Denial::BAD_PATH))?,
+            PathAndQuery::try_from(path_and_query)
+                .map_err(|_| refuse(Denial::BAD_PATH, Some(role)))?,
         )
         .build()
-        .map_err(|_| refuse(Denial::BAD_PATH))?;
+        .map_err(|_| refuse(Denial::BAD_PATH, Some(role)))?;
     let mut headers = parts.headers.clone();
     upstream_headers(state, &mut headers);
     let value = |s: &str| HeaderValue::from_str(s).ok();

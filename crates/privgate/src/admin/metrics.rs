@@ -1,0 +1,210 @@
+//! The gateway's Prometheus metrics: one [`Metrics`] registry, shared by the proxy phases
+//! (which record) and the admin listener (which renders it as text on `/metrics`).
+//!
+//! Labels stay bounded by construction: a route or role label is a name from the loaded
+//! policy (or `unmatched` / empty), a decision or reason is one of the gateway's fixed
+//! codes, a PII type or operator comes from the engine's enums. No label ever carries a
+//! user id, a path, a header or a body value. The registry is private to the process
+//! (no global default registry), built with `prometheus` without its protobuf feature.
+
+use privgate_mask::Stats;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// The route label of a request that matched no policy route.
+pub const UNMATCHED: &str = "unmatched";
+
+/// Every reason a response is cut off mid-body (`proxy/body.rs`), so each series shows
+/// as 0 from the start rather than appearing on the first abort.
+pub const ABORT_REASONS: [&str; 9] = [
+    "malformed-body",
+    "value-too-long",
+    "too-deep",
+    "record-limit",
+    "engine",
+    "decode",
+    "upstream-body",
+    "upstream-read-timeout",
+    "client-gone",
+];
+
+/// Every metric the gateway exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    duration: HistogramVec,
+    aborts: IntCounterVec,
+    masked: IntCounterVec,
+    records: IntCounterVec,
+    reloads: IntCounterVec,
+    policy_info: IntGaugeVec,
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered.
+    pub fn new() -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "privgate_requests_total",
+                "Requests by policy route, role served and decision.",
+            ),
+            &["route", "role", "decision"],
+        )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "privgate_request_duration_seconds",
+                "Time from the request head to the end of the response body, by route.",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+            &["route"],
+        )?;
+        let aborts = IntCounterVec::new(
+            Opts::new(
+                "privgate_stream_aborts_total",
+                "Responses cut off mid-body (engine error kind, upstream error, timeout).",
+            ),
+            &["reason"],
+        )?;
+        let masked = IntCounterVec::new(
+            Opts::new(
+                "privgate_values_masked_total",
+                "Personal values served, by PII type and the operator applied (keep: as is).",
+            ),
+            &["pii_type", "operator"],
+        )?;
+        let records = IntCounterVec::new(
+            Opts::new(
+                "privgate_records_served_total",
+                "Records in completed masked responses, by route and role.",
+            ),
+            &["route", "role"],
+        )?;
+        let reloads = IntCounterVec::new(
+            Opts::new(
+                "privgate_policy_reloads_total",
+                "Policy reloads by result (ok, invalid).",
+            ),
+            &["result"],
+        )?;
+        let policy_info = IntGaugeVec::new(
+            Opts::new(
+                "privgate_policy_info",
+                "The running policy set: 1 for its content hash.",
+            ),
+            &["hash"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(duration.clone()))?;
+        registry.register(Box::new(aborts.clone()))?;
+        registry.register(Box::new(masked.clone()))?;
+        registry.register(Box::new(records.clone()))?;
+        registry.register(Box::new(reloads.clone()))?;
+        registry.register(Box::new(policy_info.clone()))?;
+        for result in ["ok", "invalid"] {
+            reloads.with_label_values(&[result]);
+        }
+        for reason in ABORT_REASONS {
+            aborts.with_label_values(&[reason]);
+        }
+        Ok(Metrics {
+            registry,
+            requests,
+            duration,
+            aborts,
+            masked,
+            records,
+            reloads,
+            policy_info,
+        })
+    }
+
+    /// Counts a request's decision (`route` empty when none matched; `role` empty when
+    /// no policy role applies).
+    pub fn request(&self, route: &str, role: &str, decision: &str) {
+        let route = if route.is_empty() { UNMATCHED } else { route };
+        self.requests
+            .with_label_values(&[route, role, decision])
+            .inc();
+    }
+
+    /// Records how long a request took, head to end of body.
+    pub fn duration(&self, route: &str, seconds: f64) {
+        let route = if route.is_empty() { UNMATCHED } else { route };
+        self.duration.with_label_values(&[route]).observe(seconds);
+    }
+
+    /// Counts a response cut off mid-body.
+    pub fn abort(&self, reason: &str) {
+        self.aborts.with_label_values(&[reason]).inc();
+    }
+
+    /// Adds what a masker did over one response.
+    pub fn masked(&self, route: &str, role: &str, stats: &Stats) {
+        for (pii, op, n) in stats.masked_counts() {
+            self.masked
+                .with_label_values(&[pii.as_str(), op.as_str()])
+                .inc_by(n);
+        }
+        if stats.records > 0 {
+            self.records
+                .with_label_values(&[route, role])
+                .inc_by(stats.records);
+        }
+    }
+
+    /// Counts a reload attempt (`ok` or `invalid`).
+    pub fn reload(&self, result: &str) {
+        self.reloads.with_label_values(&[result]).inc();
+    }
+
+    /// Makes `hash` the one `privgate_policy_info` series.
+    pub fn policy(&self, hash: &str) {
+        self.policy_info.reset();
+        self.policy_info.with_label_values(&[hash]).set(1);
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> Result<String, prometheus::Error> {
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_renders_with_help_and_one_policy_series() {
+        let m = Metrics::new().unwrap();
+        m.request("", "", "not_found");
+        m.request("appointments", "receptionist", "allowed");
+        m.duration("appointments", 0.01);
+        m.abort("malformed-body");
+        m.masked("appointments", "receptionist", &Stats::default());
+        m.policy("aaa");
+        m.policy("bbb");
+        let text = m.render().unwrap();
+        for name in [
+            "privgate_requests_total",
+            "privgate_request_duration_seconds",
+            "privgate_stream_aborts_total",
+            "privgate_policy_reloads_total",
+            "privgate_policy_info",
+        ] {
+            assert!(text.contains(&format!("# HELP {name} ")), "{name}: {text}");
+        }
+        assert!(text.contains("route=\"unmatched\""), "{text}");
+        assert!(
+            text.contains("privgate_policy_info{hash=\"bbb\"} 1"),
+            "{text}"
+        );
+        assert!(!text.contains("hash=\"aaa\""), "{text}");
+    }
+}

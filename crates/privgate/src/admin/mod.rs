@@ -1,0 +1,204 @@
+//! The admin listener: a small HTTP/1.1 server, on its own address (loopback by default),
+//! for operators and their tools, never for the proxied clients.
+//!
+//! Endpoints: `GET /healthz` (open: 200 while the process runs), and behind
+//! `Authorization: Bearer <token>` (the token from `admin.token_file`, compared in
+//! constant time by [`AdminToken::matches`]): `GET /metrics` (Prometheus text, from
+//! [`metrics::Metrics`]), `GET /readyz` (the upstream accepting a TCP connection, tried
+//! on each call with a short timeout; a policy is always loaded once the gateway runs), `POST /admin/reload` (the
+//! policy directory loaded again and swapped in if it checks: see `proxy/live.rs`) and
+//! `GET /admin/policy` (hash, load time, counts). Refusals are problem+json like the
+//! proxy's. The proxy itself is `proxy/`; this module only reads its shared state.
+
+pub mod metrics;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::config::AdminToken;
+use crate::proxy::live::ReloadError;
+use crate::proxy::problem::Denial;
+use crate::proxy::{ProxyBody, State};
+
+/// How long `/readyz` waits for the upstream to accept a connection.
+const READY_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long an admin client has to send a request head.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+const UNAUTHORIZED: Denial = Denial {
+    status: StatusCode::UNAUTHORIZED,
+    code: "admin-unauthorized",
+    title: "The admin token is missing or wrong",
+    challenge: Some(std::borrow::Cow::Borrowed(
+        "Bearer realm=\"privgate-admin\"",
+    )),
+};
+const NOT_FOUND: Denial = Denial {
+    status: StatusCode::NOT_FOUND,
+    code: "not-found",
+    title: "No such admin endpoint",
+    challenge: None,
+};
+const NOT_READY: Denial = Denial {
+    status: StatusCode::SERVICE_UNAVAILABLE,
+    code: "not-ready",
+    title: "The upstream does not accept connections",
+    challenge: None,
+};
+const INTERNAL: Denial = Denial {
+    status: StatusCode::INTERNAL_SERVER_ERROR,
+    code: "admin-error",
+    title: "The admin request failed",
+    challenge: None,
+};
+
+/// Accepts admin connections until the task is dropped.
+pub async fn serve(listener: TcpListener, state: Arc<State>, token: Arc<AdminToken>) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    loop {
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "admin accept failed");
+                continue;
+            }
+        };
+        let state = Arc::clone(&state);
+        let token = Arc::clone(&token);
+        let service = hyper::service::service_fn(move |req| {
+            handle(Arc::clone(&state), Arc::clone(&token), req)
+        });
+        let conn = http.serve_connection(TokioIo::new(stream), service);
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+}
+
+fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<ProxyBody> {
+    let mut r = Response::new(ProxyBody::from(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// Whether the request carries the admin token as a bearer credential.
+fn authorized(token: &AdminToken, req: &Request<Incoming>) -> bool {
+    let Some(value) = req.headers().get(AUTHORIZATION) else {
+        return false;
+    };
+    let value = value.as_bytes();
+    match value.get(..7) {
+        Some(scheme) if scheme.eq_ignore_ascii_case(b"bearer ") => {
+            token.matches(value.get(7..).unwrap_or_default().trim_ascii())
+        }
+        _ => false,
+    }
+}
+
+async fn handle(
+    state: Arc<State>,
+    token: Arc<AdminToken>,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let path = req.uri().path();
+    if path == "/healthz" && req.method() == Method::GET {
+        return Ok(text(
+            StatusCode::OK,
+            "text/plain; charset=utf-8",
+            "ok\n".into(),
+        ));
+    }
+    if !authorized(&token, &req) {
+        return Ok(UNAUTHORIZED.response());
+    }
+    let r = match (req.method(), path) {
+        (&Method::GET, "/metrics") => match state.metrics.render() {
+            Ok(body) => text(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                body,
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot render metrics");
+                INTERNAL.response()
+            }
+        },
+        (&Method::GET, "/readyz") => readyz(&state).await,
+        (&Method::GET, "/admin/policy") => policy_info(&state),
+        (&Method::POST, "/admin/reload") => reload(state).await,
+        _ => NOT_FOUND.response(),
+    };
+    Ok(r)
+}
+
+/// 200 when a policy is loaded and the upstream accepts a TCP connection now.
+async fn readyz(state: &State) -> Response<ProxyBody> {
+    // The policy part holds by construction: the gateway starts only with a policy that
+    // loaded, and a reload swaps in only another that did.
+    let upstream = tokio::time::timeout(
+        READY_CONNECT_TIMEOUT,
+        TcpStream::connect(state.upstream.as_str()),
+    )
+    .await;
+    match upstream {
+        Ok(Ok(_)) => text(
+            StatusCode::OK,
+            "text/plain; charset=utf-8",
+            "ready\n".into(),
+        ),
+        Ok(Err(e)) => {
+            tracing::info!(error = %e, "not ready: the upstream refused a connection");
+            NOT_READY.response()
+        }
+        Err(_) => {
+            tracing::info!("not ready: the upstream did not accept a connection in time");
+            NOT_READY.response()
+        }
+    }
+}
+
+fn policy_info(state: &State) -> Response<ProxyBody> {
+    let live = state.policy.current();
+    let body = serde_json::json!({
+        "hash": live.policy.hash(),
+        "loaded_at": live.loaded_at,
+        "files": live.policy.file_count(),
+        "routes": live.policy.routes().len(),
+    });
+    text(StatusCode::OK, "application/json", body.to_string())
+}
+
+async fn reload(state: Arc<State>) -> Response<ProxyBody> {
+    let done = tokio::task::spawn_blocking(move || state.policy.reload(&state.metrics)).await;
+    match done {
+        Ok(Ok(loaded)) => {
+            let body = serde_json::json!({ "hash": loaded.policy.hash() });
+            text(StatusCode::OK, "application/json", body.to_string())
+        }
+        Ok(Err(ReloadError::Invalid(diags))) => text(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "text/plain; charset=utf-8",
+            diags,
+        ),
+        Ok(Err(ReloadError::Load(msg))) => text(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "text/plain; charset=utf-8",
+            format!("{msg}\n"),
+        ),
+        Err(_) => INTERNAL.response(),
+    }
+}
