@@ -131,9 +131,40 @@ impl Body for ProxyBody {
 
 type UpstreamClient = Client<HttpConnector, Incoming>;
 
+/// Where the gateway listens, once its listeners are bound.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    /// The proxy listener.
+    pub addr: SocketAddr,
+    /// The admin listener, when configured.
+    pub admin: Option<SocketAddr>,
+}
+
 /// Runs `privgate run --config PATH` until SIGTERM or Ctrl-C.
 pub fn run(config_path: &Path) -> Result<ExitCode> {
     let config = config::load(config_path)?;
+    run_config(config, print_listening)
+}
+
+/// `listening on http://ADDR` (and `admin on http://ADDR`) on stdout.
+fn print_listening(bound: Bound) -> Result<()> {
+    // Both lines in one write: a reader that takes only the first and closes the
+    // pipe must not make the second fail.
+    let mut lines = format!("listening on http://{}\n", bound.addr);
+    if let Some(at) = bound.admin {
+        lines.push_str(&format!("admin on http://{at}\n"));
+    }
+    let mut out = std::io::stdout().lock();
+    out.write_all(lines.as_bytes())
+        .context("cannot write to stdout")?;
+    out.flush().context("cannot write to stdout")
+}
+
+/// Runs the gateway with a checked `config` until SIGTERM or Ctrl-C: loads the policy,
+/// binds the listeners, calls `on_bound` with their addresses (once the shutdown signals
+/// are being listened for), then serves and drains. `privgate run` prints the addresses;
+/// `privgate demo` prints its curl lines.
+pub fn run_config(config: Config, on_bound: impl FnOnce(Bound) -> Result<()>) -> Result<ExitCode> {
     let policy = match Policy::load(&config.policy_dir, config.secrets.clone()) {
         Ok(p) => {
             if !p.warnings().is_empty() {
@@ -164,11 +195,15 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
-    runtime.block_on(serve(config, policy))?;
+    runtime.block_on(serve(config, policy, on_bound))?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(config: Config, policy: Policy) -> Result<()> {
+async fn serve(
+    config: Config,
+    policy: Policy,
+    on_bound: impl FnOnce(Bound) -> Result<()>,
+) -> Result<()> {
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -185,18 +220,11 @@ async fn serve(config: Config, policy: Policy) -> Result<()> {
             Some((l, at, Arc::new(a.token.clone())))
         }
     };
-    {
-        // Both lines in one write: a reader that takes only the first and closes the
-        // pipe must not make the second fail.
-        let mut lines = format!("listening on http://{addr}\n");
-        if let Some((_, at, _)) = &admin {
-            lines.push_str(&format!("admin on http://{at}\n"));
-        }
-        let mut out = std::io::stdout().lock();
-        out.write_all(lines.as_bytes())
-            .context("cannot write to stdout")?;
-        out.flush().context("cannot write to stdout")?;
-    }
+    let mut signal = std::pin::pin!(shutdown_signal());
+    on_bound(Bound {
+        addr,
+        admin: admin.as_ref().map(|(_, at, _)| *at),
+    })?;
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(config.connect_timeout));
@@ -236,7 +264,6 @@ async fn serve(config: Config, policy: Policy) -> Result<()> {
         .header_read_timeout(HEADER_READ_TIMEOUT);
     server.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
-    let mut signal = std::pin::pin!(shutdown_signal());
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -277,25 +304,33 @@ async fn serve(config: Config, policy: Policy) -> Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is called, not
+/// when it is first polled, so a signal sent right after the addresses are announced is
+/// not missed (it would otherwise end the process without draining or cleaning up).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(t) => t,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
         }
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Reloads the policy on each SIGHUP (the outcome is logged and counted by the reload).
