@@ -20,6 +20,7 @@ use privgate_mask::Format;
     about = "A privacy gateway: role-based masking of personal data, by policy.",
     after_help = "\
 Examples:
+  privgate demo
   privgate run --config gateway.yaml
   privgate policy check policies/clinic
   privgate policy test policies/clinic
@@ -69,6 +70,32 @@ challenge. Credentials are never forwarded: the upstream gets `forward_identity`
 Example:
   privgate run --config gateway.yaml")]
     Run(RunArgs),
+    /// Try the gateway: the example clinic upstream behind privgate with `policies/clinic`,
+    /// throwaway keys, and a curl line with a token for each role.
+    #[command(after_help = "\
+Starts `legacy-booking` (the example upstream, found next to this binary; build it with
+`cargo build -p legacy-booking`) and the gateway in front of it, with keys, a JWKS and a
+config made for this run in a temporary directory. Prints curl lines with a bearer token
+for receptionist, doctor, auditor and data-exporter: the tokens are throwaway and printed
+on purpose. Ctrl-C (or SIGTERM) stops both and removes the temporary directory.
+
+Example:
+  cargo build -p privgate -p legacy-booking && target/debug/privgate demo")]
+    Demo(DemoArgs),
+}
+
+/// Arguments of `privgate demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The gateway's address; when its port is busy, a free port is used instead.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// The policy directory.
+    #[arg(long, value_name = "DIR", default_value = "policies/clinic")]
+    pub policy: PathBuf,
+    /// The `legacy-booking` binary; by default the one next to this executable.
+    #[arg(long, value_name = "PATH")]
+    pub upstream_bin: Option<PathBuf>,
 }
 
 /// Arguments of `privgate run`.

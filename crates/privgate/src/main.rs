@@ -1,7 +1,8 @@
 //! The `privgate` binary: parses the command line and hands each command to its module.
 //!
 //! Commands live by concept: `proxy/` (the gateway, `privgate run`, configured by
-//! `config.rs`, with its admin listener in `admin/`), `policy_cmd.rs` (check, test,
+//! `config.rs`, with its admin listener in `admin/`), `demo.rs` (`privgate demo`: the
+//! gateway in front of the example upstream, with throwaway keys), `policy_cmd.rs` (check, test,
 //! explain, schema), `mask_cmd.rs` (offline masking), with `cli.rs` describing the arguments, `target.rs` resolving roles
 //! and routes, `keys.rs` reading key files and `progress.rs` drawing the progress bar.
 //! This file only maps outcomes to exit codes: 0 success, 1 a failed check, test or
@@ -10,6 +11,7 @@
 mod admin;
 mod cli;
 mod config;
+mod demo;
 mod identity;
 mod keys;
 mod mask_cmd;
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
         Command::Policy(command) => policy_cmd::run(command),
         Command::Mask(args) => mask_cmd::run(&args),
         Command::Run(args) => proxy::run(&args.config),
+        Command::Demo(args) => demo::run(&args),
     };
     match outcome {
         Ok(code) => code,

@@ -1,0 +1,243 @@
+//! `privgate demo` end to end: started from the repository root (so its default
+//! `--policy policies/clinic` is used) on port 0, its printed curl lines performed with a
+//! hand-written HTTP/1.1 client, then stopped with SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `legacy-booking` binary, built with the same profile as this test.
+fn legacy_booking() -> PathBuf {
+    let dir = Path::new(env!("CARGO_BIN_EXE_privgate"))
+        .parent()
+        .expect("binary directory")
+        .to_path_buf();
+    let mut build = Command::new(env!("CARGO"));
+    build.args(["build", "--quiet", "-p", "legacy-booking"]);
+    if dir.ends_with("release") {
+        build.arg("--release");
+    }
+    let status = build.status().expect("cargo runs");
+    assert!(status.success(), "legacy-booking builds");
+    dir.join(format!("legacy-booking{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// The demo process, stopped when dropped: SIGTERM first, so that it stops its upstream
+/// and removes its directory even when the test fails, then SIGKILL if it lingers.
+struct Demo(Child);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            terminate(&self.0);
+            let _ = wait_for(&mut self.0, Duration::from_secs(10));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn terminate(child: &Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+}
+
+/// The child's exit status, if it exits within `limit`.
+fn wait_for(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A response: status, headers (lower-case names), the body de-chunked.
+#[derive(Debug)]
+struct Raw {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Raw {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).expect("JSON body")
+    }
+}
+
+fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = raw.windows(2).position(|w| w == b"\r\n")?;
+        let size = usize::from_str_radix(std::str::from_utf8(&raw[..line_end]).ok()?, 16).ok()?;
+        raw = &raw[line_end + 2..];
+        if size == 0 {
+            return (raw == b"\r\n").then_some(out);
+        }
+        out.extend_from_slice(raw.get(..size)?);
+        raw = raw.get(size + 2..)?;
+    }
+}
+
+/// `GET url` with `Connection: close` and the given headers, read until EOF.
+fn get(url: &str, headers: &[(&str, &str)]) -> Raw {
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (addr, target) = rest.split_at(rest.find('/').expect("a path"));
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut all = Vec::new();
+    let _ = s.read_to_end(&mut all);
+    let head_end = all
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&all[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap()[9..12].parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let body = &all[head_end + 4..];
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v == "chunked");
+    let body = if chunked {
+        dechunk(body).expect("complete chunked body")
+    } else {
+        body.to_vec()
+    };
+    Raw {
+        status,
+        headers,
+        body: String::from_utf8(body).expect("UTF-8 body"),
+    }
+}
+
+/// A printed curl line: its bearer token (if any) and its URL.
+fn parse_curl(line: &str) -> (Option<String>, String) {
+    let token = line
+        .split_once("Bearer ")
+        .map(|(_, rest)| rest[..rest.find('\'').expect("closing quote")].to_owned());
+    let (_, rest) = line.split_once("'http://").expect("a quoted URL");
+    let url = format!(
+        "http://{}",
+        &rest[..rest.find('\'').expect("closing quote")]
+    );
+    (token, url)
+}
+
+fn curl_line<'a>(lines: &'a [String], comment: &str) -> &'a str {
+    lines
+        .iter()
+        .find(|l| l.starts_with("curl ") && l.ends_with(comment))
+        .unwrap_or_else(|| panic!("no curl line ending in {comment:?} in {lines:#?}"))
+}
+
+fn as_bearer(line: &str) -> Raw {
+    let (token, url) = parse_curl(line);
+    match token {
+        Some(t) => get(&url, &[("Authorization", &format!("Bearer {t}"))]),
+        None => get(&url, &[]),
+    }
+}
+
+#[test]
+fn the_demo_serves_each_role_its_view_and_cleans_up_on_sigterm() {
+    let upstream_bin = legacy_booking();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let child = Command::new(env!("CARGO_BIN_EXE_privgate"))
+        .args(["demo", "--listen", "127.0.0.1:0", "--upstream-bin"])
+        .arg(&upstream_bin)
+        .current_dir(&root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("privgate demo starts");
+    let mut demo = Demo(child);
+    let mut out = BufReader::new(demo.0.stdout.take().expect("stdout is piped"));
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        let n = out.read_line(&mut line).expect("demo output");
+        assert!(n > 0, "the demo ended early after {lines:#?}");
+        let line = line.trim_end().to_owned();
+        let last = line.starts_with("# Ctrl-C");
+        lines.push(line);
+        if last {
+            break;
+        }
+    }
+
+    let first = &lines[0];
+    let (_, upstream) = first
+        .split_once("(upstream http://")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
+    let upstream = upstream.trim_end_matches(')').to_owned();
+    let dir = lines
+        .iter()
+        .find_map(|l| l.split_once("(removed on exit): "))
+        .map(|(_, d)| PathBuf::from(d))
+        .expect("the temporary directory is named");
+    assert!(dir.join("jwks.json").is_file(), "{}", dir.display());
+    assert!(lines.iter().any(|l| l.contains("throwaway")));
+
+    let receptionist = as_bearer(curl_line(&lines, "# receptionist"));
+    let doctor = as_bearer(curl_line(&lines, "# doctor"));
+    for r in [&receptionist, &doctor] {
+        assert_eq!(r.status, 200, "{r:?}");
+        let ct = r.header("content-type").unwrap_or_default();
+        assert!(ct.starts_with("application/json"), "{r:?}");
+    }
+    assert_ne!(receptionist.body, doctor.body);
+    let (rv, dv) = (receptionist.json(), doctor.json());
+    let (rp, dp) = (
+        &rv["data"]["items"][0]["patient"],
+        &dv["data"]["items"][0]["patient"],
+    );
+    assert_eq!(
+        rv["data"]["items"][0]["id"], dv["data"]["items"][0]["id"],
+        "the same appointment"
+    );
+    let masked_phone = rp["phone"].as_str().expect("a masked phone is a string");
+    assert!(masked_phone.contains("***"), "{masked_phone}");
+    let phone = dp["phone"].to_string();
+    assert!(!phone.contains('*'), "the doctor sees the phone: {phone}");
+    assert_eq!(rp["name"], dp["name"]);
+    assert!(!doctor.body.contains(masked_phone));
+
+    let anonymous = as_bearer(curl_line(&lines, "# 401: no identity"));
+    assert_eq!(anonymous.status, 401, "{anonymous:?}");
+    assert!(anonymous.header("www-authenticate").is_some());
+
+    terminate(&demo.0);
+    let exit = wait_for(&mut demo.0, Duration::from_secs(40)).expect("the demo stops on SIGTERM");
+    assert!(exit.success(), "{exit:?}");
+    assert!(!dir.exists(), "{} is left behind", dir.display());
+    assert!(
+        TcpStream::connect(&upstream).is_err(),
+        "the upstream at {upstream} still accepts connections"
+    );
+}
