@@ -5,73 +5,15 @@
 //! SIGHUP on a copy of `policies/clinic`.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::process::Command;
 use std::time::Duration;
+
+mod loopback;
+use loopback::{request, start, upstream, Raw, Running};
 
 const TOKEN: &str = "admin-token-3f9c1e7a5b";
 const USER: &str = "user-7c1f9d";
-
-/// A child process killed when dropped, with the addresses it printed.
-struct Running {
-    child: Child,
-    addr: String,
-    admin: Option<String>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(mut cmd: Command, lines: usize) -> Running {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("process starts");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout is piped"));
-    let mut read = |prefix: &str| {
-        let mut line = String::new();
-        out.read_line(&mut line).expect("an address line");
-        line.trim()
-            .strip_prefix(prefix)
-            .unwrap_or_else(|| panic!("unexpected line {line:?}"))
-            .to_owned()
-    };
-    let addr = read("listening on http://");
-    let admin = (lines > 1).then(|| read("admin on http://"));
-    Running { child, addr, admin }
-}
-
-fn legacy_booking() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_BIN_EXE_privgate"))
-            .parent()
-            .expect("binary directory")
-            .to_path_buf();
-        let mut build = Command::new(env!("CARGO"));
-        build.args(["build", "--quiet", "-p", "legacy-booking"]);
-        if dir.ends_with("release") {
-            build.arg("--release");
-        }
-        assert!(build.status().expect("cargo runs").success());
-        dir.join(format!("legacy-booking{}", std::env::consts::EXE_SUFFIX))
-    })
-}
-
-fn upstream() -> Running {
-    let mut cmd = Command::new(legacy_booking());
-    cmd.args(["--listen", "127.0.0.1:0"]);
-    start(cmd, 1)
-}
 
 fn clinic() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/clinic")
@@ -103,82 +45,6 @@ fn gateway(upstream: &str, policy_dir: &Path) -> (Running, tempfile::TempDir) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_privgate"));
     cmd.arg("run").arg("--config").arg(&path);
     (start(cmd, 2), dir)
-}
-
-/// A response: status, headers (lower-case names), body (de-chunked when chunked).
-#[derive(Debug)]
-struct Raw {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Raw {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-}
-
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let end = raw
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .expect("chunk size");
-        let size = usize::from_str_radix(std::str::from_utf8(&raw[..end]).unwrap(), 16).unwrap();
-        raw = &raw[end + 2..];
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&raw[..size]);
-        raw = &raw[size + 2..];
-    }
-}
-
-fn request(addr: &str, method: &str, target: &str, headers: &[(&str, &str)]) -> Raw {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut req = format!(
-        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n"
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut all = Vec::new();
-    let _ = s.read_to_end(&mut all);
-    let head_end = all
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head");
-    let head = String::from_utf8_lossy(&all[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap()[9..12].parse().unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let mut body = all[head_end + 4..].to_vec();
-    if headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v == "chunked")
-    {
-        body = dechunk(&body);
-    }
-    Raw {
-        status,
-        headers,
-        body: String::from_utf8(body).expect("UTF-8 body"),
-    }
 }
 
 fn as_role(role: &str) -> [(&str, &str); 2] {
@@ -292,7 +158,7 @@ fn metrics_count_proxied_requests_with_bounded_labels_and_no_personal_data() {
         &as_role("receptionist"),
     );
     assert_eq!(r.status, 200, "{r:?}");
-    assert!(r.body.contains("****"));
+    assert!(r.text().contains("****"));
     let search = format!("/api/patients/search?q={name}");
     assert_eq!(
         request(&gw.addr, "GET", &search, &as_role("auditor")).status,
@@ -320,7 +186,7 @@ fn metrics_count_proxied_requests_with_bounded_labels_and_no_personal_data() {
     let r = admin(&gw, "GET", "/metrics");
     assert_eq!(r.status, 200, "{r:?}");
     assert!(r.header("content-type").unwrap().starts_with("text/plain"));
-    let text = r.body;
+    let text = r.text();
     for value in seeded.iter().chain([&name, &USER.to_owned()]) {
         assert!(!text.contains(value.as_str()), "{value} is in the metrics");
     }
@@ -439,7 +305,7 @@ fn the_admin_token_is_required_and_readiness_follows_the_upstream() {
     assert_ne!(at, gw.addr);
 
     let r = request(at, "GET", "/healthz", &[]);
-    assert_eq!((r.status, r.body.as_str()), (200, "ok\n"));
+    assert_eq!((r.status, r.text().as_str()), (200, "ok\n"));
     let wrong = format!("Bearer {TOKEN}x");
     let basic = format!("Basic {TOKEN}");
     for target in ["/metrics", "/readyz", "/admin/policy"] {
@@ -453,7 +319,7 @@ fn the_admin_token_is_required_and_readiness_follows_the_upstream() {
             assert_eq!(r.status, 401, "{target} {headers:?}");
             assert_eq!(r.header("content-type"), Some("application/problem+json"));
             assert!(r.header("www-authenticate").unwrap().starts_with("Bearer"));
-            assert!(!r.body.contains(TOKEN));
+            assert!(!r.text().contains(TOKEN));
         }
     }
     let r = request(at, "POST", "/admin/reload", &[]);
@@ -548,7 +414,7 @@ fn reloads_swap_a_checked_policy_and_keep_the_running_one_otherwise() {
     let r = admin(&gw, "POST", "/admin/reload");
     assert_eq!(r.status, 422, "{r:?}");
     assert!(r.header("content-type").unwrap().starts_with("text/plain"));
-    assert!(r.body.contains("roles.yaml"), "{}", r.body);
+    assert!(r.text().contains("roles.yaml"), "{}", r.text());
     assert_eq!(policy_hash(&gw), second);
     assert!(phones(&gw).iter().all(|p| p == "***"));
 
@@ -571,7 +437,7 @@ fn reloads_swap_a_checked_policy_and_keep_the_running_one_otherwise() {
     assert_eq!(hash, first, "the restored files hash as at start");
     assert!(phones(&gw).iter().all(|p| p.contains("****")));
 
-    let samples = parse_metrics(&admin(&gw, "GET", "/metrics").body);
+    let samples = parse_metrics(&admin(&gw, "GET", "/metrics").text());
     let reloads = |result| {
         find(
             &samples,

@@ -2,27 +2,14 @@
 //! `--policy policies/clinic` is used) on port 0, its printed curl lines performed with a
 //! hand-written HTTP/1.1 client, then stopped with SIGTERM.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The `legacy-booking` binary, built with the same profile as this test.
-fn legacy_booking() -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_privgate"))
-        .parent()
-        .expect("binary directory")
-        .to_path_buf();
-    let mut build = Command::new(env!("CARGO"));
-    build.args(["build", "--quiet", "-p", "legacy-booking"]);
-    if dir.ends_with("release") {
-        build.arg("--release");
-    }
-    let status = build.status().expect("cargo runs");
-    assert!(status.success(), "legacy-booking builds");
-    dir.join(format!("legacy-booking{}", std::env::consts::EXE_SUFFIX))
-}
+mod loopback;
+use loopback::{get, legacy_booking, Raw};
 
 /// The demo process, stopped when dropped: SIGTERM first, so that it stops its upstream
 /// and removes its directory even when the test fails, then SIGKILL if it lingers.
@@ -56,82 +43,6 @@ fn wait_for(child: &mut Child, limit: Duration) -> Option<std::process::ExitStat
             return None;
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A response: status, headers (lower-case names), the body de-chunked.
-#[derive(Debug)]
-struct Raw {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Raw {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).expect("JSON body")
-    }
-}
-
-fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = raw.windows(2).position(|w| w == b"\r\n")?;
-        let size = usize::from_str_radix(std::str::from_utf8(&raw[..line_end]).ok()?, 16).ok()?;
-        raw = &raw[line_end + 2..];
-        if size == 0 {
-            return (raw == b"\r\n").then_some(out);
-        }
-        out.extend_from_slice(raw.get(..size)?);
-        raw = raw.get(size + 2..)?;
-    }
-}
-
-/// `GET url` with `Connection: close` and the given headers, read until EOF.
-fn get(url: &str, headers: &[(&str, &str)]) -> Raw {
-    let rest = url.strip_prefix("http://").expect("an http URL");
-    let (addr, target) = rest.split_at(rest.find('/').expect("a path"));
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut req = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut all = Vec::new();
-    let _ = s.read_to_end(&mut all);
-    let head_end = all
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head");
-    let head = String::from_utf8_lossy(&all[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap()[9..12].parse().unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let body = &all[head_end + 4..];
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v == "chunked");
-    let body = if chunked {
-        dechunk(body).expect("complete chunked body")
-    } else {
-        body.to_vec()
-    };
-    Raw {
-        status,
-        headers,
-        body: String::from_utf8(body).expect("UTF-8 body"),
     }
 }
 
@@ -169,7 +80,7 @@ fn the_demo_serves_each_role_its_view_and_cleans_up_on_sigterm() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let child = Command::new(env!("CARGO_BIN_EXE_privgate"))
         .args(["demo", "--listen", "127.0.0.1:0", "--upstream-bin"])
-        .arg(&upstream_bin)
+        .arg(upstream_bin)
         .current_dir(&root)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -211,7 +122,7 @@ fn the_demo_serves_each_role_its_view_and_cleans_up_on_sigterm() {
         let ct = r.header("content-type").unwrap_or_default();
         assert!(ct.starts_with("application/json"), "{r:?}");
     }
-    assert_ne!(receptionist.body, doctor.body);
+    assert_ne!(receptionist.text(), doctor.text());
     let (rv, dv) = (receptionist.json(), doctor.json());
     let (rp, dp) = (
         &rv["data"]["items"][0]["patient"],
@@ -226,7 +137,7 @@ fn the_demo_serves_each_role_its_view_and_cleans_up_on_sigterm() {
     let phone = dp["phone"].to_string();
     assert!(!phone.contains('*'), "the doctor sees the phone: {phone}");
     assert_eq!(rp["name"], dp["name"]);
-    assert!(!doctor.body.contains(masked_phone));
+    assert!(!doctor.text().contains(masked_phone));
 
     let anonymous = as_bearer(curl_line(&lines, "# 401: no identity"));
     assert_eq!(anonymous.status, 401, "{anonymous:?}");

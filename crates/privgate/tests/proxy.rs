@@ -2,70 +2,15 @@
 //! fake one written here) behind the gateway with `policies/clinic`, both on port 0,
 //! spoken to over HTTP/1.1 with hand-written requests on a plain `TcpStream`.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
-/// A child process killed when dropped, with the address it printed first.
-struct Running {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(mut cmd: Command) -> Running {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("process starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout is piped"))
-        .read_line(&mut line)
-        .expect("address line");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    Running { child, addr }
-}
-
-/// The `legacy-booking` binary, built once with the same profile as this test.
-fn legacy_booking() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_BIN_EXE_privgate"))
-            .parent()
-            .expect("binary directory")
-            .to_path_buf();
-        let mut build = Command::new(env!("CARGO"));
-        build.args(["build", "--quiet", "-p", "legacy-booking"]);
-        if dir.ends_with("release") {
-            build.arg("--release");
-        }
-        let status = build.status().expect("cargo runs");
-        assert!(status.success(), "legacy-booking builds");
-        dir.join(format!("legacy-booking{}", std::env::consts::EXE_SUFFIX))
-    })
-}
-
-fn upstream() -> Running {
-    let mut cmd = Command::new(legacy_booking());
-    cmd.args(["--listen", "127.0.0.1:0"]);
-    start(cmd)
-}
+mod loopback;
+use loopback::{dechunk, request, start, upstream, Raw, Running};
 
 fn gateway(upstream: &str, trusted_cidr: &str) -> (Running, tempfile::TempDir) {
     let identity = format!("{{ trusted_headers: {{ trusted_cidrs: [{trusted_cidr}] }} }}");
@@ -100,86 +45,7 @@ fn gateway_with(
     std::fs::write(&path, config).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_privgate"));
     cmd.arg("run").arg("--config").arg(&path);
-    (start(cmd), dir)
-}
-
-/// A raw response: status, headers (lower-case names), the body bytes as received.
-#[derive(Debug)]
-struct Raw {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Raw {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn chunked(&self) -> bool {
-        self.header("transfer-encoding") == Some("chunked")
-    }
-
-    /// The body, de-chunked; panics on an incomplete chunked body.
-    fn text(&self) -> String {
-        let body = if self.chunked() {
-            dechunk(&self.body).expect("complete chunked body")
-        } else {
-            self.body.clone()
-        };
-        String::from_utf8(body).expect("UTF-8 body")
-    }
-
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.text()).expect("JSON body")
-    }
-}
-
-fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = raw.windows(2).position(|w| w == b"\r\n")?;
-        let size = usize::from_str_radix(std::str::from_utf8(&raw[..line_end]).ok()?, 16).ok()?;
-        raw = &raw[line_end + 2..];
-        if size == 0 {
-            return (raw == b"\r\n").then_some(out);
-        }
-        out.extend_from_slice(raw.get(..size)?);
-        raw = raw.get(size + 2..)?;
-    }
-}
-
-/// Sends one request with `Connection: close` and reads until EOF.
-fn request(addr: &str, method: &str, target: &str, headers: &[(&str, &str)]) -> Raw {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut all = Vec::new();
-    let _ = s.read_to_end(&mut all);
-    let head_end = all
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head");
-    let head = String::from_utf8_lossy(&all[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap()[9..12].parse().unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    Raw {
-        status,
-        headers,
-        body: all[head_end + 4..].to_vec(),
-    }
+    (start(cmd, 1), dir)
 }
 
 fn as_role(role: &'static str) -> [(&'static str, &'static str); 2] {

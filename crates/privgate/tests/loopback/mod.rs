@@ -1,0 +1,169 @@
+//! What the end-to-end tests share: starting processes that print their address first
+//! (`legacy-booking`, `privgate run`), building `legacy-booking` once, and a minimal
+//! HTTP/1.1 client over a plain `TcpStream` that keeps the body exactly as received.
+//!
+//! Used by `proxy.rs`, `admin.rs` and `demo.rs`; `common/` serves the CLI tests.
+#![allow(dead_code, reason = "each test binary uses a different part")]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// A child process killed when dropped, with the addresses it printed.
+pub struct Running {
+    pub child: Child,
+    /// From `listening on http://ADDR`.
+    pub addr: String,
+    /// From `admin on http://ADDR`, when asked for.
+    pub admin: Option<String>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `cmd` and reads its first `lines` lines (1: the address; 2: and the admin one).
+pub fn start(mut cmd: Command, lines: usize) -> Running {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("process starts");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout is piped"));
+    let mut read = |prefix: &str| {
+        let mut line = String::new();
+        out.read_line(&mut line).expect("an address line");
+        line.trim()
+            .strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+            .to_owned()
+    };
+    let addr = read("listening on http://");
+    let admin = (lines > 1).then(|| read("admin on http://"));
+    Running { child, addr, admin }
+}
+
+/// The `legacy-booking` binary, built once with the same profile as this test.
+pub fn legacy_booking() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_BIN_EXE_privgate"))
+            .parent()
+            .expect("binary directory")
+            .to_path_buf();
+        let mut build = Command::new(env!("CARGO"));
+        build.args(["build", "--quiet", "-p", "legacy-booking"]);
+        if dir.ends_with("release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(status.success(), "legacy-booking builds");
+        dir.join(format!("legacy-booking{}", std::env::consts::EXE_SUFFIX))
+    })
+}
+
+/// `legacy-booking` on a free loopback port.
+pub fn upstream() -> Running {
+    let mut cmd = Command::new(legacy_booking());
+    cmd.args(["--listen", "127.0.0.1:0"]);
+    start(cmd, 1)
+}
+
+/// A raw response: status, headers (lower-case names), the body bytes as received.
+#[derive(Debug)]
+pub struct Raw {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Raw {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn chunked(&self) -> bool {
+        self.header("transfer-encoding") == Some("chunked")
+    }
+
+    /// The body, de-chunked; panics on an incomplete chunked body.
+    pub fn text(&self) -> String {
+        let body = if self.chunked() {
+            dechunk(&self.body).expect("complete chunked body")
+        } else {
+            self.body.clone()
+        };
+        String::from_utf8(body).expect("UTF-8 body")
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        let text = self.text();
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    }
+}
+
+/// A chunked body's content, or `None` when it is incomplete or malformed.
+pub fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = raw.windows(2).position(|w| w == b"\r\n")?;
+        let size = usize::from_str_radix(std::str::from_utf8(&raw[..line_end]).ok()?, 16).ok()?;
+        raw = &raw[line_end + 2..];
+        if size == 0 {
+            return (raw == b"\r\n").then_some(out);
+        }
+        out.extend_from_slice(raw.get(..size)?);
+        raw = raw.get(size + 2..)?;
+    }
+}
+
+/// Sends one request with `Connection: close` (and an empty body for methods that may
+/// carry one) and reads until EOF.
+pub fn request(addr: &str, method: &str, target: &str, headers: &[(&str, &str)]) -> Raw {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if !matches!(method, "GET" | "HEAD") {
+        req.push_str("Content-Length: 0\r\n");
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut all = Vec::new();
+    let _ = s.read_to_end(&mut all);
+    let head_end = all
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&all[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap()[9..12].parse().unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Raw {
+        status,
+        headers,
+        body: all[head_end + 4..].to_vec(),
+    }
+}
+
+/// `GET url` (an `http://ADDR/path` URL).
+pub fn get(url: &str, headers: &[(&str, &str)]) -> Raw {
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (addr, target) = rest.split_at(rest.find('/').expect("a path"));
+    request(addr, "GET", target, headers)
+}
