@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use privgate_mask::operator::Redact;
-use privgate_mask::{DetectRule, FieldRule, Operator, PiiType, Plan, PlanSpec, Secrets};
+use privgate_mask::{DetectRule, FieldRule, Limits, Operator, PiiType, Plan, PlanSpec, Secrets};
 
 use crate::check::{self, Model, OpAt, Role};
 use crate::diag::{error, Collector, Diagnostics};
@@ -103,6 +103,16 @@ pub fn check_secrets() -> Secrets {
 impl Policy {
     /// Loads every policy file of `dir` with the gateway's keys.
     pub fn load(dir: impl AsRef<Path>, secrets: Secrets) -> Result<Policy, PolicyError> {
+        Policy::load_with(dir, secrets, Limits::default())
+    }
+
+    /// Loads every policy file of `dir` with the gateway's keys, compiling each plan with
+    /// `limits` (the gateway's `limits:` settings: longest value held, deepest nesting).
+    pub fn load_with(
+        dir: impl AsRef<Path>,
+        secrets: Secrets,
+        limits: Limits,
+    ) -> Result<Policy, PolicyError> {
         let dir = dir.as_ref();
         let files = load::read_dir(dir, load::is_policy_file)?;
         if files.is_empty() {
@@ -110,7 +120,7 @@ impl Policy {
                 dir: dir.to_path_buf(),
             });
         }
-        Policy::from_sources(&files, secrets)
+        Policy::from_sources_with(&files, secrets, limits)
     }
 
     /// Loads with the fixed keys of [`check_secrets`], so `check` and policy tests are
@@ -124,6 +134,15 @@ impl Policy {
     pub fn from_sources(
         files: &[(String, Vec<u8>)],
         secrets: Secrets,
+    ) -> Result<Policy, PolicyError> {
+        Policy::from_sources_with(files, secrets, Limits::default())
+    }
+
+    /// [`Policy::from_sources`] with the engine limits every plan is compiled with.
+    pub fn from_sources_with(
+        files: &[(String, Vec<u8>)],
+        secrets: Secrets,
+        limits: Limits,
     ) -> Result<Policy, PolicyError> {
         let mut sources = Sources::new();
         let mut out = Collector::default();
@@ -143,7 +162,7 @@ impl Policy {
                 out.items, sources,
             ))));
         }
-        let plans = compile(&model, &secrets, &sources, &mut out);
+        let plans = compile(&model, &secrets, limits, &sources, &mut out);
         if out.has_errors() {
             return Err(PolicyError::Invalid(Box::new(Diagnostics::new(
                 out.items, sources,
@@ -288,7 +307,13 @@ fn operator_for(role: &Role, field: &str, level: usize) -> (Operator, RuleSource
 
 type Plans = BTreeMap<(String, String), (Arc<Plan>, Vec<ExplainRow>)>;
 
-fn compile(model: &Model, secrets: &Secrets, sources: &Sources, out: &mut Collector) -> Plans {
+fn compile(
+    model: &Model,
+    secrets: &Secrets,
+    limits: Limits,
+    sources: &Sources,
+    out: &mut Collector,
+) -> Plans {
     // Keys first: a missing key is reported where the operator is written.
     let used = model
         .roles
@@ -352,7 +377,7 @@ fn compile(model: &Model, secrets: &Secrets, sources: &Sources, out: &mut Collec
                     .collect(),
                 detect: detect.clone(),
                 records: route.records.clone(),
-                ..PlanSpec::default()
+                limits,
             };
             match Plan::compile(&spec, secrets.clone()) {
                 Ok(plan) => {

@@ -247,3 +247,26 @@ routes:
         Some("any-student-page")
     );
 }
+
+#[test]
+fn load_with_compiles_every_plan_with_the_given_limits() {
+    let limits = privgate_mask::Limits {
+        max_value_len: 12,
+        max_depth: 8,
+    };
+    let p = Policy::load_with(FIXTURE, check_secrets(), limits).unwrap();
+    let plan = p.plan("receptionist", "appointment-list").unwrap();
+    assert_eq!(plan.limits(), limits);
+    // A value longer than the limit is an error, not a pass-through.
+    let long = r#"{"data":{"items":[{"note":"a note far longer than twelve bytes"}]}}"#;
+    assert!(mask_to_vec(plan, Format::Json, long.as_bytes()).is_err());
+    // The default load keeps the engine's defaults.
+    let default = fixture();
+    assert_eq!(
+        default
+            .plan("receptionist", "appointment-list")
+            .unwrap()
+            .limits(),
+        privgate_mask::Limits::default()
+    );
+}
