@@ -22,6 +22,7 @@ use privgate_mask::Format;
 Examples:
   privgate demo
   privgate run --config gateway.yaml
+  privgate run --config gateway.yaml --check
   privgate policy check policies/clinic
   privgate policy test policies/clinic
   privgate policy explain policies/clinic --role receptionist --route appointment-list
@@ -50,6 +51,9 @@ pub enum Command {
 Prints `listening on http://ADDR` on stdout once the listener is bound; logs go to stderr.
 SIGTERM or Ctrl-C drains in-flight requests, then exits.
 
+With --check, loads the config, the files it names and the policy directory, prints every
+problem (exit 1) or `config ok: …` (exit 0), and starts nothing.
+
 Callers are identified by the config's `identity:` section (at least one source; paths are
 relative to the config file). An API key is tried first, then a bearer JWT, then trusted
 headers; a missing credential or a refused one answers 401 with a WWW-Authenticate
@@ -67,8 +71,9 @@ challenge. Credentials are never forwarded: the upstream gets `forward_identity`
     trusted_headers:            # X-Forwarded-User / X-Forwarded-Groups from an auth proxy
       trusted_cidrs: [10.0.0.5/32]
 
-Example:
-  privgate run --config gateway.yaml")]
+Examples:
+  privgate run --config gateway.yaml
+  privgate run --config /etc/privgate/gateway.yaml --check")]
     Run(RunArgs),
     /// Try the gateway: the example clinic upstream behind privgate with `policies/clinic`,
     /// throwaway keys, and a curl line with a token for each role.
@@ -104,6 +109,9 @@ pub struct RunArgs {
     /// The gateway's config file (YAML).
     #[arg(long, value_name = "PATH")]
     pub config: PathBuf,
+    /// Check the config, the files it names and the policy, then exit without serving.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// `privgate policy …`.

@@ -1,7 +1,8 @@
 //! The `privgate` binary: parses the command line and hands each command to its module.
 //!
 //! Commands live by concept: `proxy/` (the gateway, `privgate run`, configured by
-//! `config.rs`, with its admin listener in `admin/`), `demo.rs` (`privgate demo`: the
+//! `config.rs`, with its admin listener in `admin/`; `privgate run --check` is
+//! `check_cmd.rs`), `demo.rs` (`privgate demo`: the
 //! gateway in front of the example upstream, with throwaway keys), `policy_cmd.rs` (check, test,
 //! explain, schema), `mask_cmd.rs` (offline masking), with `cli.rs` describing the arguments, `target.rs` resolving roles
 //! and routes, `keys.rs` reading key files and `progress.rs` drawing the progress bar.
@@ -9,6 +10,7 @@
 //! masking run (or any other error), 2 a usage error.
 
 mod admin;
+mod check_cmd;
 mod cli;
 mod config;
 mod demo;
@@ -32,6 +34,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Policy(command) => policy_cmd::run(command),
         Command::Mask(args) => mask_cmd::run(&args),
+        Command::Run(args) if args.check => check_cmd::run(&args.config),
         Command::Run(args) => proxy::run(&args.config),
         Command::Demo(args) => demo::run(&args),
     };
