@@ -1,6 +1,6 @@
-//! The body phase: a streaming `Body` that decodes (gzip, deflate) and masks each
-//! upstream frame as it arrives, and never holds more than a frame and the engine's
-//! bounded state.
+//! The body phase: a streaming `Body` that decodes (gzip, deflate, br, zstd; see
+//! `decode.rs`) and masks each upstream frame as it arrives, and never holds more than a
+//! frame (or one bounded decoding step) and the engine's bounded state.
 //!
 //! Unchanged stretches of the upstream's `Bytes` longer than [`SLICE_MIN`] go on as
 //! slices of it (no copy); rewritten values and short stretches are copied into one
@@ -15,7 +15,6 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::io::Write;
 use std::ops::Range;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -23,12 +22,11 @@ use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use flate2::write::{GzDecoder, ZlibDecoder};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use privgate_mask::{Masker, Output};
 use tokio::time::Sleep;
 
-use super::response::Encoding;
+use super::decode::{Coding, Decoder};
 use crate::admin::metrics::Metrics;
 
 /// The error a body ends with (its message names the stage, never data).
@@ -36,9 +34,6 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Unchanged stretches at least this long are sliced, not copied.
 pub const SLICE_MIN: usize = 1024;
-
-/// Compressed input is decoded in pieces of this size, bounding each decoded piece.
-const DECODE_STEP: usize = 4096;
 
 /// Collects the engine's output for one fed chunk as a queue of frames.
 struct FrameOut<'a> {
@@ -72,38 +67,6 @@ impl Output for FrameOut<'_> {
     }
 }
 
-enum Decoder {
-    Identity,
-    Gzip(GzDecoder<Vec<u8>>),
-    Deflate(ZlibDecoder<Vec<u8>>),
-}
-
-impl Decoder {
-    fn write(&mut self, input: &[u8]) -> std::io::Result<()> {
-        match self {
-            Decoder::Identity => Ok(()),
-            Decoder::Gzip(d) => d.write_all(input),
-            Decoder::Deflate(d) => d.write_all(input),
-        }
-    }
-
-    fn take(&mut self) -> Bytes {
-        match self {
-            Decoder::Identity => Bytes::new(),
-            Decoder::Gzip(d) => Bytes::from(std::mem::take(d.get_mut())),
-            Decoder::Deflate(d) => Bytes::from(std::mem::take(d.get_mut())),
-        }
-    }
-
-    fn finish(&mut self) -> std::io::Result<()> {
-        match self {
-            Decoder::Identity => Ok(()),
-            Decoder::Gzip(d) => d.try_finish(),
-            Decoder::Deflate(d) => d.try_finish(),
-        }
-    }
-}
-
 /// What the completion log line says about a response.
 #[derive(Debug)]
 pub struct Completion {
@@ -122,7 +85,14 @@ pub struct Completion {
 /// A masked upstream body.
 pub struct MaskedBody {
     inner: Incoming,
-    decoder: Decoder,
+    /// The content decoder, when the upstream compressed the body.
+    decoder: Option<Decoder>,
+    /// Compressed input not yet decoded.
+    pending: Bytes,
+    /// The decoder holds output it has not given yet.
+    decoder_more: bool,
+    /// The upstream body has ended; the decoder is being drained.
+    draining: bool,
     masker: Masker,
     frames: VecDeque<Bytes>,
     read_timeout: Duration,
@@ -140,29 +110,28 @@ impl std::fmt::Debug for MaskedBody {
 }
 
 impl MaskedBody {
-    /// Masks `inner`, encoded as `encoding`, with `masker`.
+    /// Masks `inner`, compressed with `coding` if any, with `masker`.
     pub fn new(
         inner: Incoming,
-        encoding: Encoding,
+        coding: Option<Coding>,
         masker: Masker,
         read_timeout: Duration,
         completion: Completion,
-    ) -> MaskedBody {
-        let decoder = match encoding {
-            Encoding::Identity => Decoder::Identity,
-            Encoding::Gzip => Decoder::Gzip(GzDecoder::new(Vec::new())),
-            Encoding::Deflate => Decoder::Deflate(ZlibDecoder::new(Vec::new())),
-        };
-        MaskedBody {
+    ) -> std::io::Result<MaskedBody> {
+        let decoder = coding.map(Decoder::new).transpose()?;
+        Ok(MaskedBody {
             inner,
             decoder,
+            pending: Bytes::new(),
+            decoder_more: false,
+            draining: false,
             masker,
             frames: VecDeque::new(),
             read_timeout,
             idle: Box::pin(tokio::time::sleep(read_timeout)),
             done: false,
             completion,
-        }
+        })
     }
 
     fn mask(&mut self, src: &Bytes) -> Result<(), &'static str> {
@@ -176,26 +145,42 @@ impl MaskedBody {
         r.map_err(|e| engine_failure(&e))
     }
 
-    fn chunk(&mut self, data: Bytes) -> Result<(), &'static str> {
-        if matches!(self.decoder, Decoder::Identity) {
-            return self.mask(&data);
+    /// Whether decoding work is waiting (input to decode, or output held).
+    fn decoding(&self) -> bool {
+        self.decoder.is_some() && (!self.pending.is_empty() || self.decoder_more || self.draining)
+    }
+
+    /// One bounded decoding step (see `decode.rs`): its output is masked into frames,
+    /// which are sent before the next step is taken. At the upstream's end, steps drain
+    /// the decoder, then the engine finishes.
+    fn decode_step(&mut self) -> Result<(), &'static str> {
+        let Some(decoder) = self.decoder.as_mut() else {
+            return Ok(());
+        };
+        let mut out = Vec::new();
+        if self.draining {
+            // The upstream has ended (with all its input decoded): drain, and check the
+            // stream was not cut short.
+            self.decoder_more = decoder.finish(&mut out).map_err(|_| "decode")?;
+        } else {
+            let step = decoder
+                .step(&self.pending, &mut out)
+                .map_err(|_| "decode")?;
+            let _ = self.pending.split_to(step.consumed);
+            self.decoder_more = step.more;
         }
-        for piece in data.chunks(DECODE_STEP) {
-            self.decoder.write(piece).map_err(|_| "decode")?;
-            let decoded = self.decoder.take();
-            if !decoded.is_empty() {
-                self.mask(&decoded)?;
-            }
+        if !out.is_empty() {
+            self.mask(&Bytes::from(out))?;
+        }
+        if self.draining && !self.decoder_more {
+            self.draining = false;
+            self.decoder = None;
+            return self.end();
         }
         Ok(())
     }
 
     fn end(&mut self) -> Result<(), &'static str> {
-        self.decoder.finish().map_err(|_| "decode")?;
-        let decoded = self.decoder.take();
-        if !decoded.is_empty() {
-            self.mask(&decoded)?;
-        }
         let mut copy = Vec::new();
         self.masker
             .finish(&mut copy)
@@ -203,7 +188,26 @@ impl MaskedBody {
         if !copy.is_empty() {
             self.frames.push_back(Bytes::from(copy));
         }
+        self.done = true;
+        self.completed();
         Ok(())
+    }
+
+    /// Logs and counts a response served to its end.
+    fn completed(&self) {
+        let c = &self.completion;
+        c.metrics.masked(&c.route, &c.role, self.masker.stats());
+        c.metrics
+            .duration(&c.route, c.start.elapsed().as_secs_f64());
+        tracing::info!(
+            route = %c.route,
+            role = %c.role,
+            status = c.status,
+            records = self.masker.stats().records,
+            values_masked = self.masker.stats().values(),
+            duration_ms = c.start.elapsed().as_millis() as u64,
+            "response completed"
+        );
     }
 
     fn fail(&mut self, reason: &'static str) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
@@ -266,6 +270,12 @@ impl Body for MaskedBody {
             if this.done {
                 return Poll::Ready(None);
             }
+            if this.decoding() {
+                if let Err(reason) = this.decode_step() {
+                    return this.fail(reason);
+                }
+                continue;
+            }
             let polled = Pin::new(&mut this.inner).poll_frame(cx);
             let frame = match polled {
                 Poll::Pending => {
@@ -278,30 +288,19 @@ impl Body for MaskedBody {
             this.idle.as_mut().reset(deadline);
             let step = match frame {
                 Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) => this.chunk(data),
+                    Ok(data) if this.decoder.is_some() => {
+                        this.pending = data;
+                        Ok(())
+                    }
+                    Ok(data) => this.mask(&data),
                     Err(_trailers) => Ok(()), // trailers are not forwarded
                 },
                 Some(Err(_)) => Err("upstream-body"),
-                None => {
-                    this.done = true;
-                    let r = this.end();
-                    if r.is_ok() {
-                        let c = &this.completion;
-                        c.metrics.masked(&c.route, &c.role, this.masker.stats());
-                        c.metrics
-                            .duration(&c.route, c.start.elapsed().as_secs_f64());
-                        tracing::info!(
-                            route = %c.route,
-                            role = %c.role,
-                            status = c.status,
-                            records = this.masker.stats().records,
-                            values_masked = this.masker.stats().values(),
-                            duration_ms = c.start.elapsed().as_millis() as u64,
-                            "response completed"
-                        );
-                    }
-                    r
+                None if this.decoder.is_some() => {
+                    this.draining = true;
+                    Ok(())
                 }
+                None => this.end(),
             };
             if let Err(reason) = step {
                 return this.fail(reason);

@@ -13,6 +13,7 @@
 //! which also serves the [`Metrics`] the phases record. Not here yet: TLS.
 
 pub mod body;
+pub mod decode;
 pub mod headers;
 pub mod live;
 pub mod path;
@@ -451,7 +452,7 @@ async fn handle(
             tracing::info!(route = %forward.route, role = %forward.role, status = head.status.as_u16(), decision = "allowed", duration_ms = start.elapsed().as_millis() as u64, "response completed");
             ProxyBody::Full(None)
         }
-        BodyPlan::Mask { format, encoding } => {
+        BodyPlan::Mask { format, coding } => {
             let masker = Masker::new(Arc::clone(&forward.plan), format);
             let completion = Completion {
                 route: forward.route.clone(),
@@ -460,13 +461,19 @@ async fn handle(
                 start,
                 metrics: Arc::clone(&state.metrics),
             };
-            ProxyBody::Masked(Box::new(MaskedBody::new(
+            match MaskedBody::new(
                 upstream_body,
-                encoding,
+                coding,
                 masker,
                 state.read_timeout,
                 completion,
-            )))
+            ) {
+                Ok(body) => ProxyBody::Masked(Box::new(body)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot start the content decoder");
+                    return Ok(refused(metrics, &Denial::BAD_GATEWAY, route, role, start));
+                }
+            }
         }
     };
     head.version = hyper::Version::HTTP_11;

@@ -3,8 +3,8 @@
 //!
 //! Fail closed: a body whose content type the route's `formats` do not list (or no
 //! content type at all) is refused with 502, on every route, since every policy route is
-//! one that carries personal data; an encoding other than identity, gzip or deflate is
-//! refused with 502, never passed through. The body itself is `body.rs`.
+//! one that carries personal data; a content coding other than identity, gzip, deflate,
+//! br or zstd (or two stacked) is refused with 502, never passed through. The body itself is `body.rs`.
 
 use hyper::header::{
     HeaderMap, HeaderValue, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE,
@@ -12,20 +12,10 @@ use hyper::header::{
 use hyper::{Method, StatusCode};
 use privgate_mask::Format;
 
+use super::decode::Coding;
 use super::headers::{strip_body_validators, strip_hop_by_hop, strip_stack_headers};
 use super::problem::Denial;
 use super::request::Forward;
-
-/// How the upstream body was encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
-    /// As it is.
-    Identity,
-    /// gzip.
-    Gzip,
-    /// zlib-wrapped deflate (HTTP's `deflate`).
-    Deflate,
-}
 
 /// What to do with the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,8 +26,8 @@ pub enum BodyPlan {
     Mask {
         /// The body's format.
         format: Format,
-        /// The upstream's encoding.
-        encoding: Encoding,
+        /// The upstream's content coding, if any.
+        coding: Option<Coding>,
     },
 }
 
@@ -67,7 +57,9 @@ pub fn format_of(content_type: &str) -> Option<Format> {
     }
 }
 
-fn encoding_of(headers: &HeaderMap) -> Result<Encoding, Denial> {
+/// The content coding to undo: none, or one of those [`Decoder`](super::decode::Decoder)
+/// knows; anything else (stacked codings included) is refused.
+fn encoding_of(headers: &HeaderMap) -> Result<Option<Coding>, Denial> {
     let mut codings = headers
         .get_all(CONTENT_ENCODING)
         .iter()
@@ -82,9 +74,11 @@ fn encoding_of(headers: &HeaderMap) -> Result<Encoding, Denial> {
         return Err(Denial::ENCODING);
     }
     match first.as_deref() {
-        None => Ok(Encoding::Identity),
-        Some("gzip" | "x-gzip") => Ok(Encoding::Gzip),
-        Some("deflate") => Ok(Encoding::Deflate),
+        None => Ok(None),
+        Some("gzip" | "x-gzip") => Ok(Some(Coding::Gzip)),
+        Some("deflate") => Ok(Some(Coding::Deflate)),
+        Some("br") => Ok(Some(Coding::Brotli)),
+        Some("zstd") => Ok(Some(Coding::Zstd)),
         Some(_) => Err(Denial::ENCODING),
     }
 }
@@ -109,7 +103,7 @@ pub fn on_response_head(
     if no_body {
         return Ok(BodyPlan::Empty);
     }
-    let encoding = encoding_of(headers)?;
+    let coding = encoding_of(headers)?;
     let format = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -118,7 +112,7 @@ pub fn on_response_head(
         .ok_or(Denial::CONTENT_TYPE)?;
     strip_body_validators(headers);
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(BodyPlan::Mask { format, encoding })
+    Ok(BodyPlan::Mask { format, coding })
 }
 
 #[cfg(test)]
@@ -141,18 +135,21 @@ mod tests {
     }
 
     #[test]
-    fn encodings_other_than_gzip_and_deflate_are_refused() {
+    fn unknown_and_stacked_encodings_are_refused() {
         let enc = |v: &'static str| {
             let mut h = HeaderMap::new();
             h.insert(CONTENT_ENCODING, HeaderValue::from_static(v));
             encoding_of(&h)
         };
-        assert_eq!(enc("gzip"), Ok(Encoding::Gzip));
-        assert_eq!(enc("identity"), Ok(Encoding::Identity));
-        assert_eq!(enc("deflate"), Ok(Encoding::Deflate));
-        assert_eq!(enc("br"), Err(Denial::ENCODING));
-        assert_eq!(enc("zstd"), Err(Denial::ENCODING));
+        assert_eq!(enc("gzip"), Ok(Some(Coding::Gzip)));
+        assert_eq!(enc("identity"), Ok(None));
+        assert_eq!(enc("deflate"), Ok(Some(Coding::Deflate)));
+        assert_eq!(enc("BR"), Ok(Some(Coding::Brotli)));
+        assert_eq!(enc("zstd"), Ok(Some(Coding::Zstd)));
+        assert_eq!(enc("compress"), Err(Denial::ENCODING));
+        assert_eq!(enc("x-custom"), Err(Denial::ENCODING));
         assert_eq!(enc("gzip, gzip"), Err(Denial::ENCODING));
-        assert_eq!(encoding_of(&HeaderMap::new()), Ok(Encoding::Identity));
+        assert_eq!(enc("gzip, br"), Err(Denial::ENCODING));
+        assert_eq!(encoding_of(&HeaderMap::new()), Ok(None));
     }
 }

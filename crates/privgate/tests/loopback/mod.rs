@@ -2,7 +2,8 @@
 //! (`legacy-booking`, `privgate run`), building `legacy-booking` once, and a minimal
 //! HTTP/1.1 client over a plain `TcpStream` that keeps the body exactly as received.
 //!
-//! Used by `proxy.rs`, `admin.rs` and `demo.rs`; `common/` serves the CLI tests.
+//! Used by `proxy.rs`, `admin.rs`, `demo.rs` and `tls.rs`; `common/` serves the CLI
+//! tests.
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -19,6 +20,8 @@ pub struct Running {
     pub addr: String,
     /// From `admin on http://ADDR`, when asked for.
     pub admin: Option<String>,
+    /// From `listening on https://ADDR`, when asked for ([`start_tls`]).
+    pub tls: Option<String>,
 }
 
 impl Drop for Running {
@@ -47,7 +50,70 @@ pub fn start(mut cmd: Command, lines: usize) -> Running {
     };
     let addr = read("listening on http://");
     let admin = (lines > 1).then(|| read("admin on http://"));
-    Running { child, addr, admin }
+    Running {
+        child,
+        addr,
+        admin,
+        tls: None,
+    }
+}
+
+/// Starts a gateway with a `tls:` listener and reads its `listening on http://ADDR` line
+/// (when `plain`, into `addr`) and its `listening on https://ADDR` line (into `tls`, and
+/// into `addr` too when there is no plain listener).
+pub fn start_tls(mut cmd: Command, plain: bool) -> Running {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("process starts");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout is piped"));
+    let mut read = |prefix: &str| {
+        let mut line = String::new();
+        out.read_line(&mut line).expect("an address line");
+        line.trim()
+            .strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+            .to_owned()
+    };
+    let plain = plain.then(|| read("listening on http://"));
+    let tls = read("listening on https://");
+    Running {
+        child,
+        addr: plain.unwrap_or_else(|| tls.clone()),
+        admin: None,
+        tls: Some(tls),
+    }
+}
+
+/// A fake HTTP/1.1 upstream answering every connection with `response`, after reading
+/// the request head. Returns its address and the request heads it saw.
+pub fn fake_upstream(response: Vec<u8>) -> (String, std::sync::mpsc::Receiver<String>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            let _ = tx.send(read_head(&mut s));
+            let _ = s.write_all(&response);
+        }
+    });
+    (addr, rx)
+}
+
+/// Reads a request head, byte by byte, up to and including the blank line.
+pub fn read_head(s: &mut impl Read) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte).unwrap_or(0) == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
 }
 
 /// The `legacy-booking` binary, built once with the same profile as this test.
@@ -130,19 +196,7 @@ pub fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
 /// Sends one request with `Connection: close` (and an empty body for methods that may
 /// carry one) and reads until EOF.
 pub fn request(addr: &str, method: &str, target: &str, headers: &[(&str, &str)]) -> Raw {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if !matches!(method, "GET" | "HEAD") {
-        req.push_str("Content-Length: 0\r\n");
-    }
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut all = Vec::new();
-    let _ = s.read_to_end(&mut all);
+    let all = exchange(addr, method, target, headers);
     let head_end = all
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -159,6 +213,26 @@ pub fn request(addr: &str, method: &str, target: &str, headers: &[(&str, &str)])
         headers,
         body: all[head_end + 4..].to_vec(),
     }
+}
+
+/// Sends one request as [`request`] does and returns every byte received until EOF
+/// (possibly none, when the gateway closes before a response head).
+#[allow(dead_code)]
+pub fn exchange(addr: &str, method: &str, target: &str, headers: &[(&str, &str)]) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if !matches!(method, "GET" | "HEAD") {
+        req.push_str("Content-Length: 0\r\n");
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut all = Vec::new();
+    let _ = s.read_to_end(&mut all);
+    all
 }
 
 /// `GET url` (an `http://ADDR/path` URL).
