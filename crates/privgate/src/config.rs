@@ -4,7 +4,7 @@
 //! Two stages, as for policies: the parse stage reads the file into the `Raw*` types with
 //! `deny_unknown_fields` (an error names `file:line:col`, the key path and what was
 //! expected); the check stage validates addresses, the upstream URL, durations, header
-//! names and key files, and builds the [`Identifier`] from the `identity:` section (the
+//! names, key files and TLS files, and builds the [`Identifier`] from the `identity:` section (the
 //! identity module's own [`IdentityConfig`], embedded as it is), collecting every problem
 //! before failing. Relative paths, the identity files' included, are taken from the config
 //! file's directory. Keys and secrets are only ever read from files (or, for the HS256
@@ -15,8 +15,18 @@
 //! bearer JWT, then the trusted headers (believed only from `trusted_cidrs`).
 //!
 //! ```yaml
-//! listen: 127.0.0.1:8080
-//! upstream: { url: "http://127.0.0.1:8081", connect_timeout: 5s, read_timeout: 30s }
+//! listen: 127.0.0.1:8080                  # plain HTTP; optional when `tls:` is given
+//! tls:                                    # HTTPS (TLS 1.2 and 1.3, ALPN h2 and http/1.1)
+//!   listen: 0.0.0.0:8443
+//!   cert_file: cert.pem                   # PEM chain, the server's certificate first
+//!   key_file: key.pem                     # PKCS#8, PKCS#1 or SEC1 PEM
+//!   hsts_max_age: 365d                    # the default; 0 turns the header off
+//! upstream:
+//!   url: "http://127.0.0.1:8081"          # or https://host:port
+//!   connect_timeout: 5s
+//!   read_timeout: 30s
+//!   # ca_file: upstream-ca.pem            # https: CAs to trust (webpki roots without it)
+//!   # server_name: booking.internal       # https: SNI and certificate name (URL host)
 //! policy_dir: policies/clinic
 //! identity:
 //!   jwt:                                  # Authorization: Bearer <JWT>
@@ -38,6 +48,12 @@
 //! admin: { listen: 127.0.0.1:9901, token_file: admin.token }
 //! ```
 //!
+//! At least one of `listen` and `tls` must be given. The TLS certificate and key, and an
+//! upstream `ca_file`, are read and checked here (by `proxy/tls.rs`), so a missing file,
+//! a file without PEM blocks or a key that does not match its certificate is reported
+//! before anything listens. `Strict-Transport-Security` goes on responses served over
+//! TLS only.
+//!
 //! `admin:` turns on the admin listener (`admin/`: metrics, health, readiness, reload);
 //! its `listen` defaults to `127.0.0.1:9901` and its bearer token is read from
 //! `token_file` (surrounding whitespace trimmed). Without `admin:` there is no admin
@@ -45,23 +61,31 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use hyper::header::HeaderName;
+use hyper::header::{HeaderName, HeaderValue};
 use hyper::http::uri::{Authority, Uri};
 use marked_yaml::{FromYamlError, LoaderOptions};
 use privgate_mask::Secrets;
+use rustls::pki_types::ServerName;
 use serde::Deserialize;
 
 use crate::identity::{Identifier, IdentityConfig};
+use crate::proxy::tls::{self, UpstreamTls};
 
 /// The file as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
-    /// The address to listen on (`127.0.0.1:8080`; port 0 picks a free port).
-    pub listen: String,
+    /// The plain HTTP address to listen on (`127.0.0.1:8080`; port 0 picks a free port).
+    /// Optional when `tls:` is given; at least one of the two must be.
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// The HTTPS listener.
+    #[serde(default)]
+    pub tls: Option<RawTls>,
     /// The legacy upstream.
     pub upstream: RawUpstream,
     /// The policy directory.
@@ -96,12 +120,36 @@ pub struct RawAdmin {
     pub token_file: String,
 }
 
+/// `tls:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// The HTTPS address to listen on (`0.0.0.0:8443`; port 0 picks a free port).
+    pub listen: String,
+    /// PEM certificate chain, the server's own certificate first.
+    pub cert_file: String,
+    /// PEM private key of that certificate (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: String,
+    /// `Strict-Transport-Security` max-age on HTTPS responses (`365d` by default; `0`
+    /// turns the header off).
+    #[serde(default)]
+    pub hsts_max_age: Option<String>,
+}
+
 /// `upstream:`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawUpstream {
-    /// `http://host:port` (https is later work).
+    /// `http://host:port` or `https://host:port` (port 80 or 443 when absent).
     pub url: String,
+    /// PEM bundle of the CAs to trust for an `https://` upstream; the webpki roots (the
+    /// Mozilla bundle) without it.
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// The name sent in SNI and expected in the upstream's certificate; the URL's host
+    /// by default.
+    #[serde(default)]
+    pub server_name: Option<String>,
     /// How long to wait for a connection (`5s`).
     #[serde(default)]
     pub connect_timeout: Option<String>,
@@ -149,10 +197,14 @@ pub struct RawRouting {
 /// A checked configuration.
 #[derive(Debug)]
 pub struct Config {
-    /// The listen address.
-    pub listen: SocketAddr,
+    /// The plain HTTP listen address, when configured.
+    pub listen: Option<SocketAddr>,
+    /// The HTTPS listener, when configured.
+    pub tls: Option<TlsListener>,
     /// The upstream's authority (`host:port`).
     pub upstream: Authority,
+    /// How to speak TLS to an `https://` upstream; `None` for `http://`.
+    pub upstream_tls: Option<UpstreamTls>,
     /// Connect timeout.
     pub connect_timeout: Duration,
     /// Response head and body frame timeout.
@@ -173,6 +225,17 @@ pub struct Config {
     pub workers: usize,
     /// The admin listener, when configured.
     pub admin: Option<AdminConfig>,
+}
+
+/// A checked `tls:` section.
+#[derive(Debug)]
+pub struct TlsListener {
+    /// The HTTPS listen address.
+    pub listen: SocketAddr,
+    /// Certificate, key, versions and ALPN, loaded and checked.
+    pub server: Arc<rustls::ServerConfig>,
+    /// The `Strict-Transport-Security` value, `None` when turned off.
+    pub hsts: Option<HeaderValue>,
 }
 
 /// A checked `admin:` section.
@@ -219,19 +282,79 @@ pub fn check(name: &str, base: &Path, raw: RawConfig) -> Result<Config> {
     let mut problems: Vec<String> = Vec::new();
     let mut problem = |key: &str, msg: String| problems.push(format!("{name}: `{key}`: {msg}"));
 
-    let listen = raw.listen.parse::<SocketAddr>().unwrap_or_else(|_| {
+    let mut address = |key: &str, text: &str, example: &str| {
+        let addr = text.parse::<SocketAddr>().ok();
+        if addr.is_none() {
+            problem(
+                key,
+                format!("expected an address with a port, e.g. `{example}`"),
+            );
+        }
+        addr
+    };
+    let listen = raw
+        .listen
+        .as_deref()
+        .map(|t| address("listen", t, "127.0.0.1:8080"));
+    let tls_listen = raw
+        .tls
+        .as_ref()
+        .map(|t| address("tls.listen", &t.listen, "0.0.0.0:8443"));
+    if raw.listen.is_none() && raw.tls.is_none() {
         problem(
             "listen",
-            "expected an address with a port, e.g. `127.0.0.1:8080`".into(),
+            "expected `listen:` (plain HTTP), `tls:` (HTTPS) or both, e.g. \
+             `listen: 127.0.0.1:8080`"
+                .into(),
         );
-        SocketAddr::from(([127, 0, 0, 1], 0))
+    }
+    let tls_server = raw.tls.as_ref().and_then(|t| {
+        tls::server_config(&base.join(&t.cert_file), &base.join(&t.key_file))
+            .map_err(|e| problem("tls", format!("{e:#}")))
+            .ok()
     });
-    let upstream = match upstream_authority(&raw.upstream.url) {
-        Ok(a) => Some(a),
+    let upstream = match upstream_url(&raw.upstream.url) {
+        Ok(u) => Some(u),
         Err(msg) => {
             problem("upstream.url", msg);
             None
         }
+    };
+    let upstream_tls = match &upstream {
+        Some(u) if u.https => {
+            let client = tls::client_config(
+                raw.upstream
+                    .ca_file
+                    .as_ref()
+                    .map(|f| base.join(f))
+                    .as_deref(),
+            )
+            .map_err(|e| problem("upstream.ca_file", format!("{e:#}")))
+            .ok();
+            let name = raw.upstream.server_name.as_deref().unwrap_or(&u.host);
+            let server_name = ServerName::try_from(name.to_owned())
+                .map_err(|_| {
+                    problem(
+                        "upstream.server_name",
+                        "expected a DNS name or an IP address, e.g. `booking.internal`".into(),
+                    )
+                })
+                .ok();
+            client
+                .zip(server_name)
+                .map(|(client, server_name)| UpstreamTls {
+                    client,
+                    server_name,
+                })
+        }
+        Some(_) if raw.upstream.ca_file.is_some() || raw.upstream.server_name.is_some() => {
+            problem(
+                "upstream",
+                "`ca_file` and `server_name` need an `https://` URL".into(),
+            );
+            None
+        }
+        _ => None,
     };
     let mut duration = |key: &str, text: &Option<String>, default: u64| match text {
         None => Duration::from_secs(default),
@@ -242,6 +365,10 @@ pub fn check(name: &str, base: &Path, raw: RawConfig) -> Result<Config> {
     };
     let connect_timeout = duration("upstream.connect_timeout", &raw.upstream.connect_timeout, 5);
     let read_timeout = duration("upstream.read_timeout", &raw.upstream.read_timeout, 30);
+    let hsts_max_age = raw.tls.as_ref().map(|t| match t.hsts_max_age.as_deref() {
+        Some(off) if off.trim() == "0" => Duration::ZERO,
+        text => duration("tls.hsts_max_age", &text.map(str::to_owned), HSTS_MAX_AGE),
+    });
 
     let mut header = |key: &str, text: Option<&str>, default: Option<&str>| {
         let text = text.or(default)?;
@@ -322,9 +449,19 @@ pub fn check(name: &str, base: &Path, raw: RawConfig) -> Result<Config> {
     let (Some(upstream), Some(identifier)) = (upstream, identifier) else {
         bail!("{name}: `upstream.url` or `identity` is not valid");
     };
+    let tls = match (tls_listen.flatten(), tls_server, hsts_max_age) {
+        (Some(listen), Some(server), Some(max_age)) => Some(TlsListener {
+            listen,
+            server,
+            hsts: tls::hsts(max_age),
+        }),
+        _ => None,
+    };
     Ok(Config {
-        listen,
-        upstream,
+        listen: listen.flatten(),
+        tls,
+        upstream: upstream.authority,
+        upstream_tls,
         connect_timeout,
         read_timeout,
         policy_dir,
@@ -337,6 +474,9 @@ pub fn check(name: &str, base: &Path, raw: RawConfig) -> Result<Config> {
         admin,
     })
 }
+
+/// `tls.hsts_max_age` when not given: one year, in seconds.
+const HSTS_MAX_AGE: u64 = 365 * 86_400;
 
 /// Where the admin listener listens when `admin.listen` is not given.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9901";
@@ -387,14 +527,27 @@ fn read_token(path: &Path) -> Result<AdminToken> {
     Ok(AdminToken::new(text))
 }
 
-/// `http://host:port` (port 80 when absent) with no path, query or user info.
-fn upstream_authority(url: &str) -> Result<Authority, String> {
+/// A checked `upstream.url`.
+struct UpstreamUrl {
+    /// `host:port`, the port always written.
+    authority: Authority,
+    /// The host alone (the default TLS server name).
+    host: String,
+    /// `https://`.
+    https: bool,
+}
+
+/// `http://host:port` or `https://host:port` (port 80 or 443 when absent) with no path,
+/// query or user info.
+fn upstream_url(url: &str) -> Result<UpstreamUrl, String> {
     let uri: Uri = url
         .parse()
         .map_err(|_| "expected a URL like `http://127.0.0.1:8081`".to_owned())?;
-    if uri.scheme_str() != Some("http") {
-        return Err("expected an `http://` URL (https upstreams are not supported yet)".into());
-    }
+    let (https, default_port) = match uri.scheme_str() {
+        Some("http") => (false, 80),
+        Some("https") => (true, 443),
+        _ => return Err("expected an `http://` or `https://` URL".into()),
+    };
     let authority = uri
         .authority()
         .ok_or_else(|| "expected a host".to_owned())?;
@@ -404,13 +557,24 @@ fn upstream_authority(url: &str) -> Result<Authority, String> {
     if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
         return Err("expected no path or query: requests keep their own path".into());
     }
-    if authority.port().is_some() {
-        Ok(authority.clone())
+    let authority = if authority.port().is_some() {
+        authority.clone()
     } else {
-        format!("{}:80", authority.host())
+        format!("{}:{default_port}", authority.host())
             .parse()
-            .map_err(|_| "expected a host".to_owned())
-    }
+            .map_err(|_| "expected a host".to_owned())?
+    };
+    // `[::1]` names the address `::1`.
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    Ok(UpstreamUrl {
+        authority,
+        host,
+        https,
+    })
 }
 
 /// The masking keys named by `keys:`.
@@ -513,7 +677,7 @@ mod tests {
     fn every_problem_is_reported() {
         let text = GOOD
             .replace("127.0.0.1:0", "nowhere")
-            .replace("http://127.0.0.1:9", "https://x")
+            .replace("http://127.0.0.1:9", "ftp://x")
             .replace("127.0.0.1/32", "300.1.1.1/8");
         let e = check("g.yaml", Path::new("."), parse("g.yaml", &text).unwrap())
             .unwrap_err()
@@ -521,6 +685,133 @@ mod tests {
         assert!(e.contains("`listen`"), "{e}");
         assert!(e.contains("`upstream.url`"), "{e}");
         assert!(e.contains("trusted_cidrs[0]"), "{e}");
+    }
+
+    /// A self-signed certificate for `localhost` and its key, as PEM, in `dir`.
+    fn write_cert(dir: &Path, cert: &str, key: &str) {
+        let c = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        std::fs::write(dir.join(cert), c.cert.pem()).unwrap();
+        std::fs::write(dir.join(key), c.signing_key.serialize_pem()).unwrap();
+    }
+
+    fn check_text(dir: &Path, text: &str) -> Result<Config> {
+        check("g.yaml", dir, parse("g.yaml", text).unwrap())
+    }
+
+    #[test]
+    fn the_tls_section_loads_its_files_relative_to_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("tls")).unwrap();
+        write_cert(dir.path(), "tls/cert.pem", "tls/key.pem");
+        let tls = "tls: { listen: 127.0.0.1:0, cert_file: tls/cert.pem, key_file: tls/key.pem }\n";
+        let c = check_text(dir.path(), &format!("{GOOD}{tls}")).unwrap();
+        assert!(c.listen.is_some());
+        let t = c.tls.unwrap();
+        assert_eq!(t.hsts.unwrap(), "max-age=31536000");
+        let mut alpn = t.server.alpn_protocols.clone();
+        alpn.sort();
+        assert_eq!(alpn, [b"h2".to_vec(), b"http/1.1".to_vec()]);
+
+        // Without `listen:` (HTTPS only); HSTS set, and turned off.
+        let only_tls = GOOD.replace("listen: 127.0.0.1:0\n", "");
+        for (max_age, expected) in [("2d", Some("max-age=172800")), ("0", None)] {
+            let tls = tls.replace(" }", &format!(", hsts_max_age: {max_age} }}"));
+            let c = check_text(dir.path(), &format!("{only_tls}{tls}")).unwrap();
+            assert!(c.listen.is_none());
+            let hsts = c.tls.unwrap().hsts;
+            assert_eq!(hsts.as_ref().map(|v| v.to_str().unwrap()), expected);
+        }
+        let tls = tls.replace(" }", ", hsts_max_age: 1y }");
+        let e = check_text(dir.path(), &format!("{GOOD}{tls}"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`tls.hsts_max_age`"), "{e}");
+    }
+
+    #[test]
+    fn a_listener_is_required() {
+        let text = GOOD.replace("listen: 127.0.0.1:0\n", "");
+        let e = check_text(Path::new("."), &text).unwrap_err().to_string();
+        assert!(e.contains("g.yaml: `listen`: expected `listen:`"), "{e}");
+        assert!(e.contains("`tls:`"), "{e}");
+    }
+
+    #[test]
+    fn tls_file_problems_name_the_file_and_never_its_content() {
+        let dir = tempfile::tempdir().unwrap();
+        write_cert(dir.path(), "cert.pem", "key.pem");
+        write_cert(dir.path(), "other-cert.pem", "other-key.pem");
+        std::fs::write(dir.path().join("junk.pem"), "secret-looking junk\n").unwrap();
+        let tls = |cert: &str, key: &str| {
+            format!("{GOOD}tls: {{ listen: 127.0.0.1:0, cert_file: {cert}, key_file: {key} }}\n")
+        };
+        for (cert, key, expected) in [
+            ("missing.pem", "key.pem", "cannot read the certificate file"),
+            ("cert.pem", "missing.pem", "cannot read the key file"),
+            ("junk.pem", "key.pem", "no certificate found in"),
+            ("cert.pem", "junk.pem", "no private key found in"),
+            (
+                "cert.pem",
+                "other-key.pem",
+                "does not match the certificate",
+            ),
+            // A certificate where the key belongs.
+            ("cert.pem", "cert.pem", "no private key found in"),
+        ] {
+            let e = check_text(dir.path(), &tls(cert, key))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("g.yaml: `tls`: "), "{e}");
+            assert!(e.contains(expected), "{cert} {key}: {e}");
+            let named = if expected.contains("key") && !expected.contains("match") {
+                key
+            } else {
+                cert
+            };
+            assert!(
+                e.contains(&dir.path().join(named).display().to_string()),
+                "{e}"
+            );
+            assert!(!e.contains("secret-looking") && !e.contains("-----"), "{e}");
+        }
+    }
+
+    #[test]
+    fn https_upstreams_take_a_ca_file_and_a_server_name() {
+        let dir = tempfile::tempdir().unwrap();
+        write_cert(dir.path(), "ca.pem", "ca-key.pem");
+        let https = GOOD.replace("http://127.0.0.1:9", "https://127.0.0.1:9443");
+        let c = check_text(dir.path(), &https).unwrap();
+        assert_eq!(c.upstream.as_str(), "127.0.0.1:9443");
+        let t = c.upstream_tls.unwrap();
+        assert_eq!(t.server_name.to_str(), "127.0.0.1");
+        assert!(t.client.alpn_protocols.is_empty());
+
+        let text = https.replace(
+            "\"https://127.0.0.1:9443\"",
+            "\"https://booking.internal\", ca_file: ca.pem, server_name: legacy.test",
+        );
+        let c = check_text(dir.path(), &text).unwrap();
+        assert_eq!(c.upstream.as_str(), "booking.internal:443");
+        assert_eq!(c.upstream_tls.unwrap().server_name.to_str(), "legacy.test");
+
+        let e = check_text(dir.path(), &text.replace("ca.pem", "missing-ca.pem"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`upstream.ca_file`") && e.contains("missing-ca.pem"),
+            "{e}"
+        );
+        let e = check_text(dir.path(), &text.replace("legacy.test", "\"not a name\""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`upstream.server_name`"), "{e}");
+        let e = check_text(dir.path(), &GOOD.replace("\" }", "\", ca_file: ca.pem }"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("need an `https://` URL"), "{e}");
+        let c = check_text(dir.path(), GOOD).unwrap();
+        assert!(c.upstream_tls.is_none());
     }
 
     #[test]

@@ -1,16 +1,19 @@
 //! `privgate run`: the streaming reverse proxy, assembled from hyper's parts (see
-//! DATAPLANE: hyper-util's auto server for HTTP/1.1 and h2c, its pooled legacy client to
-//! the upstream, tokio).
+//! DATAPLANE: hyper-util's auto server for HTTP/1.1 and HTTP/2, its pooled legacy client
+//! to the upstream, tokio, tokio-rustls).
 //!
 //! Each request goes through named, socket-free phases: [`request::on_request`]
 //! (identify, normalise, route, decide, build the upstream head), then
 //! [`response::on_response_head`] (headers, content type, encoding), then the body phase
 //! [`body::MaskedBody`] (decode and mask frame by frame, abort on failure). This file
-//! only wires them to sockets: startup, the accept loop, graceful shutdown, and mapping
-//! upstream errors to 502/504. Callers are identified by `identity/` (bearer JWT, API
+//! only wires them to sockets: startup, the accept loops of the plain listener (HTTP/1.1
+//! and h2c) and of the TLS listener (handshake in [`tls`], HTTP/2 chosen by ALPN,
+//! `Strict-Transport-Security` on its responses), the graceful shutdown both share, and
+//! mapping upstream errors to 502/504. An `https://` upstream is reached through rustls
+//! ([`tls::upstream_connector`]). Callers are identified by `identity/` (bearer JWT, API
 //! keys, trusted headers), built once at start from the config. The policy is held by
 //! [`live::LivePolicy`] and reloaded on SIGHUP or through the admin listener (`admin/`),
-//! which also serves the [`Metrics`] the phases record. Not here yet: TLS.
+//! which also serves the [`Metrics`] the phases record.
 
 pub mod body;
 pub mod decode;
@@ -20,6 +23,7 @@ pub mod path;
 pub mod problem;
 pub mod request;
 pub mod response;
+pub mod tls;
 
 use std::convert::Infallible;
 use std::io::Write as _;
@@ -34,16 +38,18 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, Result};
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::header::HeaderName;
-use hyper::http::uri::Authority;
+use hyper::header::{HeaderName, HeaderValue, STRICT_TRANSPORT_SECURITY};
+use hyper::http::uri::{Authority, Scheme, Uri};
 use hyper::{Request, Response};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::conn::auto::Builder as AutoBuilder;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use privgate_mask::Masker;
 use privgate_policy::{Policy, PolicyError};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 
 use crate::admin::metrics::Metrics;
 use crate::config::{self, Config};
@@ -54,6 +60,7 @@ use live::LivePolicy;
 use problem::Denial;
 use request::{on_request, UPSTREAM_VERSION};
 use response::{on_response_head, BodyPlan};
+use tls::UpstreamConnector;
 
 /// How long a client has to send a request head.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -79,6 +86,8 @@ pub struct State {
     pub forward_role: Option<HeaderName>,
     /// The upstream's `host:port`.
     pub upstream: Authority,
+    /// Whether the upstream is spoken to over TLS (`https://`).
+    pub upstream_https: bool,
     /// Lower-case paths before matching.
     pub fold_case: bool,
     /// Response head and body frame timeout.
@@ -130,13 +139,18 @@ impl Body for ProxyBody {
     }
 }
 
-type UpstreamClient = Client<HttpConnector, Incoming>;
+type UpstreamClient = Client<UpstreamConnector, Incoming>;
 
 /// Where the gateway listens, once its listeners are bound.
 #[derive(Debug, Clone, Copy)]
 pub struct Bound {
-    /// The proxy listener.
+    /// The plain HTTP listener; the HTTPS one when only `tls:` is configured (then
+    /// `plain` is false).
     pub addr: SocketAddr,
+    /// Whether `addr` is the plain HTTP listener.
+    pub plain: bool,
+    /// The HTTPS listener, when configured.
+    pub tls: Option<SocketAddr>,
     /// The admin listener, when configured.
     pub admin: Option<SocketAddr>,
 }
@@ -147,11 +161,19 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
     run_config(config, print_listening)
 }
 
-/// `listening on http://ADDR` (and `admin on http://ADDR`) on stdout.
+/// `listening on http://ADDR` (when plain HTTP is configured), `listening on
+/// https://ADDR` (when HTTPS is) and `admin on http://ADDR` (when the admin listener is)
+/// on stdout, in that order.
 fn print_listening(bound: Bound) -> Result<()> {
-    // Both lines in one write: a reader that takes only the first and closes the
-    // pipe must not make the second fail.
-    let mut lines = format!("listening on http://{}\n", bound.addr);
+    // All lines in one write: a reader that takes only the first and closes the
+    // pipe must not make the others fail.
+    let mut lines = String::new();
+    if bound.plain {
+        lines.push_str(&format!("listening on http://{}\n", bound.addr));
+    }
+    if let Some(at) = bound.tls {
+        lines.push_str(&format!("listening on https://{at}\n"));
+    }
     if let Some(at) = bound.admin {
         lines.push_str(&format!("admin on http://{at}\n"));
     }
@@ -200,36 +222,109 @@ pub fn run_config(config: Config, on_bound: impl FnOnce(Bound) -> Result<()>) ->
     Ok(ExitCode::SUCCESS)
 }
 
+async fn bind(addr: SocketAddr, what: &str) -> Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}{what}"))?;
+    let at = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    Ok((listener, at))
+}
+
+/// The next connection on `listener`; never, when there is no listener. An accept
+/// error is logged and gives `None` (the loop goes on).
+async fn accept(listener: Option<&TcpListener>) -> Option<(TcpStream, SocketAddr)> {
+    let Some(listener) = listener else {
+        return std::future::pending().await;
+    };
+    match listener.accept().await {
+        Ok((stream, peer)) => {
+            let _ = stream.set_nodelay(true);
+            Some((stream, peer))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "accept failed");
+            None
+        }
+    }
+}
+
+/// What serving one connection needs, plain or TLS.
+#[derive(Clone)]
+struct Connections {
+    server: AutoBuilder<TokioExecutor>,
+    state: Arc<State>,
+    client: UpstreamClient,
+}
+
+impl Connections {
+    /// Serves `io` (HTTP/1.1 or HTTP/2, whichever the client speaks) until it closes or
+    /// the shutdown drains it; `hsts` is set on every response of a TLS connection.
+    async fn serve<I>(self, io: I, peer: SocketAddr, hsts: Option<HeaderValue>, watcher: Watcher)
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let Connections {
+            server,
+            state,
+            client,
+        } = self;
+        let service = hyper::service::service_fn(move |req| {
+            let response = handle(Arc::clone(&state), client.clone(), req, peer);
+            let hsts = hsts.clone();
+            async move {
+                let mut response = response.await?;
+                if let Some(v) = hsts {
+                    response.headers_mut().insert(STRICT_TRANSPORT_SECURITY, v);
+                }
+                Ok::<_, Infallible>(response)
+            }
+        });
+        let conn = server.serve_connection(io, service).into_owned();
+        let _ = watcher.watch(conn).await;
+    }
+}
+
 async fn serve(
     config: Config,
     policy: Policy,
     on_bound: impl FnOnce(Bound) -> Result<()>,
 ) -> Result<()> {
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let addr = listener
-        .local_addr()
-        .context("cannot read the bound address")?;
+    let plain = match config.listen {
+        Some(addr) => Some(bind(addr, "").await?),
+        None => None,
+    };
+    let secure = match &config.tls {
+        Some(t) => {
+            let (listener, at) = bind(t.listen, " (TLS)").await?;
+            let acceptor = TlsAcceptor::from(Arc::clone(&t.server));
+            Some((listener, at, acceptor, t.hsts.clone()))
+        }
+        None => None,
+    };
     let admin = match &config.admin {
         None => None,
         Some(a) => {
-            let l = TcpListener::bind(a.listen)
-                .await
-                .with_context(|| format!("cannot listen on {} (admin)", a.listen))?;
-            let at = l.local_addr().context("cannot read the bound address")?;
+            let (l, at) = bind(a.listen, " (admin)").await?;
             Some((l, at, Arc::new(a.token.clone())))
         }
+    };
+    let tls_addr = secure.as_ref().map(|(_, at, _, _)| *at);
+    let Some(addr) = plain.as_ref().map(|(_, at)| *at).or(tls_addr) else {
+        anyhow::bail!("no proxy listener is configured");
     };
     let mut signal = std::pin::pin!(shutdown_signal());
     on_bound(Bound {
         addr,
+        plain: plain.is_some(),
+        tls: tls_addr,
         admin: admin.as_ref().map(|(_, at, _)| *at),
     })?;
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(config.connect_timeout));
-    connector.enforce_http(true);
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(config.connect_timeout));
+    let connector = tls::upstream_connector(http, config.upstream_tls.as_ref())?;
     let client: UpstreamClient = Client::builder(TokioExecutor::new())
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .pool_timer(TokioTimer::new())
@@ -245,10 +340,18 @@ async fn serve(
         forward_user: config.forward_user,
         forward_role: config.forward_role,
         upstream: config.upstream,
+        upstream_https: config.upstream_tls.is_some(),
         fold_case: config.fold_case,
         read_timeout: config.read_timeout,
     });
-    tracing::info!(%addr, upstream = %state.upstream, policy = state.policy.current().policy.hash(), "gateway started");
+    tracing::info!(
+        http = ?plain.as_ref().map(|(_, at)| *at),
+        https = ?tls_addr,
+        upstream = %state.upstream,
+        upstream_tls = state.upstream_https,
+        policy = state.policy.current().policy.hash(),
+        "gateway started"
+    );
     let admin_task = admin.map(|(l, at, token)| {
         tracing::info!(admin = %at, "admin listener started");
         tokio::spawn(crate::admin::serve(l, Arc::clone(&state), token))
@@ -258,39 +361,47 @@ async fn serve(
     }
     let hangup_task = tokio::spawn(reload_on_hangup(Arc::clone(&state)));
 
-    let mut server = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let mut server = AutoBuilder::new(TokioExecutor::new());
     server
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
     server.http2().timer(TokioTimer::new());
+    let connections = Connections {
+        server,
+        state,
+        client,
+    };
     let graceful = GracefulShutdown::new();
+    let plain_listener = plain.as_ref().map(|(l, _)| l);
+    let tls_listener = secure.as_ref().map(|(l, _, _, _)| l);
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        continue;
-                    }
+            accepted = accept(plain_listener) => {
+                let Some((stream, peer)) = accepted else { continue };
+                let watcher = graceful.watcher();
+                tokio::spawn(connections.clone().serve(TokioIo::new(stream), peer, None, watcher));
+            }
+            accepted = accept(tls_listener) => {
+                let (Some((stream, peer)), Some((_, _, acceptor, hsts))) = (accepted, &secure) else {
+                    continue;
                 };
-                let _ = stream.set_nodelay(true);
-                let state = Arc::clone(&state);
-                let client = client.clone();
-                let service = hyper::service::service_fn(move |req| {
-                    handle(Arc::clone(&state), client.clone(), req, peer)
-                });
-                let conn = server.serve_connection(TokioIo::new(stream), service).into_owned();
-                let conn = graceful.watch(conn);
+                // Watched from before the handshake, so a drain waits for it (it is
+                // bounded by its own timeout) and then serves it with a shutdown.
+                let watcher = graceful.watcher();
+                let (acceptor, hsts) = (acceptor.clone(), hsts.clone());
+                let connections = connections.clone();
                 tokio::spawn(async move {
-                    let _ = conn.await;
+                    if let Some(stream) = tls::accept(&acceptor, stream).await {
+                        connections.serve(TokioIo::new(stream), peer, hsts, watcher).await;
+                    }
                 });
             }
             () = &mut signal => break,
         }
     }
-    drop(listener);
+    drop(plain);
+    drop(secure);
     hangup_task.abort();
     if let Some(t) = admin_task {
         t.abort();
@@ -425,7 +536,26 @@ async fn handle(
     };
     let mut upstream = Request::new(body);
     *upstream.method_mut() = forward.method.clone();
-    *upstream.uri_mut() = forward.uri.clone();
+    *upstream.uri_mut() = if state.upstream_https {
+        // The connector speaks TLS to `https` URIs only.
+        let mut uri = forward.uri.clone().into_parts();
+        uri.scheme = Some(Scheme::HTTPS);
+        match Uri::from_parts(uri) {
+            Ok(uri) => uri,
+            Err(_) => {
+                let (route, role) = (Some(forward.route.as_str()), Some(forward.role.as_str()));
+                return Ok(refused(
+                    &state.metrics,
+                    &Denial::BAD_GATEWAY,
+                    route,
+                    role,
+                    start,
+                ));
+            }
+        }
+    } else {
+        forward.uri.clone()
+    };
     *upstream.version_mut() = UPSTREAM_VERSION;
     *upstream.headers_mut() = forward.headers.clone();
     let route = Some(forward.route.as_str());
