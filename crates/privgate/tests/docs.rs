@@ -9,6 +9,7 @@
 //! `docs/identity.md` tells operators to write is made with its own shell commands and
 //! checked against the gateway's key file parser and SHA-256.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -118,6 +119,11 @@ fn write_files(dir: &Path) {
         .unwrap();
 }
 
+/// A line in the test output (shown with `--nocapture`).
+fn note(text: &str) {
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
 /// `privgate run --config … --check` on `example`; `Err` with stderr when it fails.
 fn check(example: &Example) -> Result<String, String> {
     let dir = tempfile::tempdir().unwrap();
@@ -166,7 +172,10 @@ fn every_documented_config_checks() {
         match (check(example), &example.needs) {
             (Ok(_), _) => {}
             (Err(e), Some(key)) if e.contains(&format!("Unknown field `{key}`")) => {
-                eprintln!("{}: skipped until this build knows `{key}`", example.origin);
+                note(&format!(
+                    "{}: skipped until this build knows `{key}`",
+                    example.origin
+                ));
             }
             (Err(e), _) => failures.push(format!("{}: {e}", example.origin)),
         }
@@ -210,7 +219,7 @@ fn the_documented_api_key_line_is_what_the_gateway_reads() {
             .is_ok_and(|o| o.status.success())
     };
     if !have("openssl") || !have("sha256sum") {
-        eprintln!("skipped: the documented commands need openssl and sha256sum");
+        note("skipped: the documented commands need openssl and sha256sum");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
