@@ -31,6 +31,41 @@ pub struct Route {
     pub export: Option<Export>,
     /// Step-up demand, if any.
     pub step_up: Option<StepUp>,
+    /// Request rate limits, if any.
+    pub rate_limit: Option<RateLimits>,
+}
+
+/// Whether a control is enforced, or only computed and reported ("would deny") so a
+/// policy can be rolled out safely.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Refuse what the control refuses.
+    #[default]
+    Enforce,
+    /// Count and audit what would be refused; refuse nothing.
+    Shadow,
+}
+
+/// A request rate: `count` requests per `per` (`60/min`, `10/1s`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Requests allowed per period (also the burst).
+    pub count: u64,
+    /// The period.
+    pub per: Duration,
+}
+
+/// Request rate limits of a route (GCRA: `count` per period, bursts up to `count`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Per calling identity (its subject).
+    pub per_identity: Option<Rate>,
+    /// Per role served, all identities together.
+    pub per_role: Option<Rate>,
+    /// For the route, all callers together.
+    pub per_route: Option<Rate>,
+    /// Enforced or shadow.
+    pub mode: Mode,
 }
 
 /// Controls of an export route.
@@ -42,6 +77,8 @@ pub struct Export {
     pub max_records: Option<u64>,
     /// Records one identity may export per window.
     pub quota: Option<Quota>,
+    /// Enforced or shadow (approval, record cap and quota together).
+    pub mode: Mode,
 }
 
 /// A metered allowance: `records` per `window`.
@@ -60,6 +97,8 @@ pub struct StepUp {
     pub max_age: Duration,
     /// Acceptable `acr` values; empty means any.
     pub acr: Vec<String>,
+    /// Enforced or shadow.
+    pub mode: Mode,
 }
 
 /// A parsed path template such as `/api/appointments/{id}`.
@@ -298,6 +337,7 @@ mod tests {
             formats: vec![Format::Json],
             export: None,
             step_up: None,
+            rate_limit: None,
         }
     }
 

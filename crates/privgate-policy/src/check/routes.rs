@@ -9,7 +9,7 @@ use privgate_mask::Format;
 use super::{Checker, Model};
 use crate::diag::{error, suggest};
 use crate::raw::{RawPolicyFile, RawRoute};
-use crate::route::{self, Export, PathTemplate, Route, StepUp, METHODS};
+use crate::route::{self, Export, Mode, PathTemplate, Route, StepUp, METHODS};
 
 impl Checker<'_> {
     pub(super) fn route(&mut self, raw: &RawRoute, model: &Model) -> Option<Route> {
@@ -121,6 +121,7 @@ impl Checker<'_> {
                 approval_required,
                 max_records: e.max_records,
                 quota,
+                mode: Mode::Enforce,
             }
         });
         let step_up = raw.step_up.as_ref().and_then(|s| {
@@ -137,6 +138,7 @@ impl Checker<'_> {
                 .map(|max_age| StepUp {
                     max_age,
                     acr: s.value.acr.clone(),
+                    mode: Mode::Enforce,
                 })
         });
         if self
@@ -163,6 +165,7 @@ impl Checker<'_> {
             formats,
             export,
             step_up,
+            rate_limit: None,
         })
     }
 
