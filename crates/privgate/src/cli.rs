@@ -48,8 +48,10 @@ pub enum Command {
     /// Run the gateway: a streaming reverse proxy that identifies callers, denies by
     /// default and masks responses by role.
     #[command(after_help = "\
-Prints `listening on http://ADDR` on stdout once the listener is bound; logs go to stderr.
-SIGTERM or Ctrl-C drains in-flight requests, then exits.
+Prints `listening on http://ADDR` on stdout once the listener is bound (and `listening on
+https://ADDR`, `admin on http://ADDR` for the `tls:` and `admin:` listeners); logs go to
+stderr. SIGTERM or Ctrl-C drains in-flight requests, then exits. SIGHUP reloads the policy.
+Every key of the config file: docs/configuration.md.
 
 With --check, loads the config, the files it names and the policy directory, prints every
 problem (exit 1) or `config ok: …` (exit 0), and starts nothing.
