@@ -310,6 +310,25 @@ fn a_tls_1_1_client_is_refused() {
     );
 }
 
+/// A client that connects and never starts the handshake is disconnected (after the
+/// 10 s handshake timeout), so it cannot hold a task and a socket for long.
+#[test]
+fn a_silent_client_is_disconnected() {
+    let pki = Pki::new();
+    pki.issue("gateway", &["localhost"]);
+    let (addr, _heads) = fake_upstream(Vec::new());
+    let gw = gateway(&pki, &format!("url: \"http://{addr}\""), false);
+    let mut s = std::net::TcpStream::connect(gw.tls.as_deref().unwrap()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut answer = Vec::new();
+    let read = s.read_to_end(&mut answer);
+    assert!(
+        read.is_ok(),
+        "closed by the gateway, not by the read timeout: {read:?}"
+    );
+    assert!(answer.is_empty(), "{answer:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2c_on_the_plain_listener_masks_without_hsts() {
     let up = upstream();
