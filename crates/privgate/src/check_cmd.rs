@@ -18,7 +18,8 @@ use crate::policy_cmd::print_diagnostics;
 /// Checks the config at `path` and the policy it names.
 pub fn run(path: &Path) -> Result<ExitCode> {
     let config = config::load(path)?;
-    let policy = match Policy::load(&config.policy_dir, config.secrets.clone()) {
+    let policy = match Policy::load_with(&config.policy_dir, config.secrets.clone(), config.limits)
+    {
         Ok(p) => p,
         Err(PolicyError::Invalid(diags)) => {
             print_diagnostics(&diags)?;

@@ -68,7 +68,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::http::uri::{Authority, Uri};
 use marked_yaml::{FromYamlError, LoaderOptions};
-use privgate_mask::Secrets;
+use privgate_mask::{Limits, Secrets};
 use rustls::pki_types::ServerName;
 use serde::Deserialize;
 
@@ -107,6 +107,21 @@ pub struct RawConfig {
     /// The admin listener (metrics, health, readiness, reload); off when absent.
     #[serde(default)]
     pub admin: Option<RawAdmin>,
+    /// What one value may cost the masking engine.
+    #[serde(default)]
+    pub limits: Option<RawLimits>,
+}
+
+/// `limits:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    /// The longest single value the engine holds while deciding about it (`1MiB`).
+    #[serde(default)]
+    pub max_value_len: Option<String>,
+    /// The deepest nesting of objects and arrays (128).
+    #[serde(default)]
+    pub max_depth: Option<usize>,
 }
 
 /// `admin:`.
@@ -225,6 +240,8 @@ pub struct Config {
     pub workers: usize,
     /// The admin listener, when configured.
     pub admin: Option<AdminConfig>,
+    /// Engine limits every plan is compiled with.
+    pub limits: Limits,
 }
 
 /// A checked `tls:` section.
@@ -443,6 +460,24 @@ pub fn check(name: &str, base: &Path, raw: RawConfig) -> Result<Config> {
                 .map(|(listen, token)| AdminConfig { listen, token })
         }
     };
+    let mut limits = Limits::default();
+    if let Some(l) = &raw.limits {
+        if let Some(text) = &l.max_value_len {
+            match parse_size(text) {
+                Some(n) if (16..=1 << 30).contains(&n) => limits.max_value_len = n,
+                _ => problems.push(format!(
+                    "{name}: `limits.max_value_len`: expected a size from 16B to 1GiB, e.g. `1MiB` or `64KiB`"
+                )),
+            }
+        }
+        match l.max_depth {
+            None => {}
+            Some(n) if (1..=4096).contains(&n) => limits.max_depth = n,
+            Some(_) => problems.push(format!(
+                "{name}: `limits.max_depth`: expected a whole number from 1 to 4096"
+            )),
+        }
+    }
     if !problems.is_empty() {
         bail!("the config is not valid:\n  {}", problems.join("\n  "));
     }
@@ -472,7 +507,24 @@ pub fn check(name: &str, base: &Path, raw: RawConfig) -> Result<Config> {
         fold_case,
         workers,
         admin,
+        limits,
     })
+}
+
+/// A size: a whole number with an optional unit `B`, `KiB`, `MiB` or `GiB`.
+fn parse_size(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let (n, unit) = text.split_at(digits);
+    let n: usize = n.parse().ok()?;
+    let scale: usize = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(scale)
 }
 
 /// `tls.hsts_max_age` when not given: one year, in seconds.
@@ -663,6 +715,31 @@ mod tests {
         );
         let c = check("g.yaml", dir.path(), parse("g.yaml", GOOD).unwrap()).unwrap();
         assert!(c.admin.is_none());
+    }
+
+    #[test]
+    fn limits_take_sizes_and_default_to_the_engine_defaults() {
+        let c = check("g.yaml", Path::new("/etc"), parse("g.yaml", GOOD).unwrap()).unwrap();
+        assert_eq!(c.limits, Limits::default());
+        let text = format!("{GOOD}limits: {{ max_value_len: 4MiB, max_depth: 64 }}\n");
+        let c = check("g.yaml", Path::new("/etc"), parse("g.yaml", &text).unwrap()).unwrap();
+        assert_eq!(c.limits.max_value_len, 4 << 20);
+        assert_eq!(c.limits.max_depth, 64);
+        for (bad, key) in [
+            ("max_value_len: 4MB", "limits.max_value_len"),
+            ("max_value_len: 2GiB", "limits.max_value_len"),
+            ("max_depth: 0", "limits.max_depth"),
+        ] {
+            let text = format!("{GOOD}limits: {{ {bad} }}\n");
+            let e = check("g.yaml", Path::new("/etc"), parse("g.yaml", &text).unwrap())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{e}");
+        }
+        assert_eq!(parse_size("64KiB"), Some(65536));
+        assert_eq!(parse_size("100"), Some(100));
+        assert_eq!(parse_size("1 GiB"), Some(1 << 30));
+        assert_eq!(parse_size("MiB"), None);
     }
 
     #[test]

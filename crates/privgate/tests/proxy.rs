@@ -333,6 +333,44 @@ fn unknown_encodings_and_content_types_are_refused() {
 }
 
 #[test]
+fn a_value_over_the_configured_limit_aborts_the_response() {
+    let note = "n".repeat(300);
+    let body = format!(
+        r#"{{"code":0,"data":{{"items":[{{"id":"A1","patient":{{"phone":"13812345678"}},"note":"{note}"}}]}}}}"#
+    );
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    // The same body passes with the default limit (1 MiB) ...
+    let (addr, _heads) = fake_upstream(response.clone().into_bytes());
+    let (gw, _dir) = gateway(&addr, "127.0.0.1/32");
+    let r = request(
+        &gw.addr,
+        "GET",
+        "/api/appointments",
+        &as_role("receptionist"),
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains(&note));
+    // ... and is cut off when `limits.max_value_len` is below the note's length.
+    let (addr, _heads) = fake_upstream(response.into_bytes());
+    let identity =
+        "{ trusted_headers: { trusted_cidrs: [127.0.0.1/32] } }\nlimits: { max_value_len: 256B }";
+    let (gw, _dir) = gateway_with(&addr, identity, tempfile::tempdir().unwrap());
+    let seen = exchange(
+        &gw.addr,
+        "GET",
+        "/api/appointments",
+        &as_role("receptionist"),
+    );
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(!seen.contains(&note), "{seen}");
+    assert!(!seen.contains("0\r\n\r\n"), "{seen}");
+    assert!(!seen.contains("13812345678"), "{seen}");
+}
+
+#[test]
 fn malformed_json_mid_stream_aborts_the_response() {
     // A large valid prefix (so headers and masked output go out first), then garbage.
     let mut body = String::from(r#"{"data":{"items":["#);

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use privgate_mask::Secrets;
+use privgate_mask::{Limits, Secrets};
 use privgate_policy::{Policy, PolicyError, RenderStyle};
 
 use crate::admin::metrics::Metrics;
@@ -44,6 +44,7 @@ pub struct LivePolicy {
     current: ArcSwap<LoadedPolicy>,
     dir: PathBuf,
     secrets: Secrets,
+    limits: Limits,
     /// One reload at a time, so two racing reloads cannot swap out of order.
     reloading: Mutex<()>,
 }
@@ -55,8 +56,9 @@ fn now() -> u64 {
 }
 
 impl LivePolicy {
-    /// Starts with `policy`, loaded from `dir` with `secrets` (kept for reloads).
-    pub fn new(policy: Policy, dir: PathBuf, secrets: Secrets) -> LivePolicy {
+    /// Starts with `policy`, loaded from `dir` with `secrets` and `limits` (kept for
+    /// reloads).
+    pub fn new(policy: Policy, dir: PathBuf, secrets: Secrets, limits: Limits) -> LivePolicy {
         LivePolicy {
             current: ArcSwap::from_pointee(LoadedPolicy {
                 policy,
@@ -64,6 +66,7 @@ impl LivePolicy {
             }),
             dir,
             secrets,
+            limits,
             reloading: Mutex::new(()),
         }
     }
@@ -81,7 +84,7 @@ impl LivePolicy {
             .reloading
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match Policy::load(&self.dir, self.secrets.clone()) {
+        match Policy::load_with(&self.dir, self.secrets.clone(), self.limits) {
             Ok(policy) => {
                 let loaded = Arc::new(LoadedPolicy {
                     policy,

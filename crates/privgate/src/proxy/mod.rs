@@ -188,7 +188,8 @@ fn print_listening(bound: Bound) -> Result<()> {
 /// are being listened for), then serves and drains. `privgate run` prints the addresses;
 /// `privgate demo` prints its curl lines.
 pub fn run_config(config: Config, on_bound: impl FnOnce(Bound) -> Result<()>) -> Result<ExitCode> {
-    let policy = match Policy::load(&config.policy_dir, config.secrets.clone()) {
+    let policy = match Policy::load_with(&config.policy_dir, config.secrets.clone(), config.limits)
+    {
         Ok(p) => {
             if !p.warnings().is_empty() {
                 print_diagnostics(p.warnings())?;
@@ -333,7 +334,7 @@ async fn serve(
     let metrics = Arc::new(Metrics::new().context("cannot register the metrics")?);
     metrics.policy(policy.hash());
     let state = Arc::new(State {
-        policy: LivePolicy::new(policy, config.policy_dir, config.secrets),
+        policy: LivePolicy::new(policy, config.policy_dir, config.secrets, config.limits),
         metrics,
         trusted_headers: config.identifier.trusted_header_names(),
         identifier: config.identifier,
