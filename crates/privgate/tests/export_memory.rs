@@ -140,7 +140,7 @@ fn a_100_mb_export_through_the_gateway_stays_under_64_mb_resident() {
             tail.drain(..tail.len() - 64);
         }
         reads += 1;
-        if reads % 64 == 0 {
+        if reads.is_multiple_of(64) {
             if let Some(kb) = vm_hwm_kb(pid) {
                 peak = peak.max(kb);
             }

@@ -2,8 +2,9 @@
 //!
 //! The file has one key a line: `<sha256 hex of the key>  <subject>  [role1,role2]`, with
 //! `#` comments and blank lines. The gateway never sees a key in clear except in the
-//! request: it hashes the presented key and looks the digest up, so removing a line (and
-//! reloading) revokes the key. Generate a line with
+//! request: it hashes the presented key and looks the digest up. The file is read at
+//! start: removing a line takes effect at the next restart; to cut a key off at once,
+//! revoke its digest (`POST /admin/revocations`). Generate a line with
 //! `printf %s "$KEY" | sha256sum`. Errors name the file and line, never the content.
 
 use std::collections::HashMap;
