@@ -159,33 +159,19 @@ def fmt_list(values: list[float], f: str) -> str:
     return " / ".join(format(v, f) for v in values)
 
 
-def report(path: str) -> int:
-    rows = read_results(path)
-    meta = {}
-    for r in rows:
-        if r.get("kind", "").startswith("meta"):
-            meta.update(r)
-    small = [r for r in rows if r.get("kind") == "small"]
-    export = [r for r in rows if r.get("kind") == "export"]
-    targets = ["upstream", "nginx", "privgate"]
+SCENARIOS = {
+    "legacy": "legacy-booking itself as the upstream",
+    "static": "a fast upstream: the same page from one static nginx worker",
+}
 
+
+def small_table(rows: list[dict]) -> dict:
     print()
-    print(
-        f"== small paged JSON: GET {meta.get('small_path', '?')} ({meta.get('small_bytes', '?')} bytes upstream), "
-        f"wrk -t{meta.get('threads', '?')} -c{meta.get('connections', '?')} -d{meta.get('duration', '?')}s --latency, "
-        f"{meta.get('rounds', '?')} round(s), targets interleaved"
-    )
-    print("   per target: median over rounds, then each round's value (round 1 / round 2 / ...)")
-    print("   CPU-µs/req: the proxy process (nginx: master + workers; upstream row: legacy-booking itself)")
-    print("   other CPU: cores busy with processes outside this benchmark during the run (noise)")
-    agg = {}
-    print("   peak RSS: VmHWM of the process since it started (nginx: the largest worker)")
-    header = "| target | req/s | p50 ms | p99 ms | CPU-µs/req | upstream CPU-µs/req | peak RSS MiB | other CPU (cores) | errors |"
-    print()
-    print(header)
+    print("| target | req/s | p50 ms | p99 ms | CPU-µs/req | upstream CPU-µs/req | peak RSS MiB | other CPU (cores) | errors |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for t in targets:
-        rs = [r for r in small if r["target"] == t]
+    agg = {}
+    for t in ["upstream", "nginx", "privgate"]:
+        rs = [r for r in rows if r["target"] == t]
         if not rs:
             continue
         w = [parse_wrk(r["wrk"]) for r in rs]
@@ -204,6 +190,36 @@ def report(path: str) -> int:
             f"| {med(p99):.2f} ({fmt_list(p99, '.2f')}) | {cpu_cell} "
             f"| {med(up):.1f} | {rss:.1f} | {fmt_list(other, '.2f')} | {errs} |"
         )
+    return agg
+
+
+def report(path: str) -> int:
+    rows = read_results(path)
+    meta = {}
+    for r in rows:
+        if r.get("kind", "").startswith("meta"):
+            meta.update(r)
+    small = [r for r in rows if r.get("kind") == "small"]
+    export = [r for r in rows if r.get("kind") == "export"]
+
+    print()
+    print(
+        f"== small paged JSON: GET {meta.get('small_path', '?')} ({meta.get('small_bytes', '?')} bytes upstream), "
+        f"wrk -t{meta.get('threads', '?')} -c{meta.get('connections', '?')} -d{meta.get('duration', '?')}s --latency, "
+        f"{meta.get('rounds', '?')} round(s), targets interleaved"
+    )
+    print("   per target: median over rounds, then each round's value (round 1 / round 2 / ...)")
+    print("   CPU-µs/req: CPU time of the proxy process per request (nginx: master + workers)")
+    print("   upstream CPU-µs/req: the same for the upstream (legacy-booking, or the static nginx)")
+    print("   peak RSS: VmHWM of the process since it started (nginx: the largest worker)")
+    print("   other CPU: cores busy with processes outside this benchmark during the run (noise)")
+    aggs = {}
+    for scenario, title in SCENARIOS.items():
+        rs = [r for r in small if r.get("scenario") == scenario]
+        if rs:
+            print()
+            print(f"-- {scenario}: {title}")
+            aggs[scenario] = small_table(rs)
 
     print()
     print(
@@ -222,43 +238,55 @@ def report(path: str) -> int:
         wall = [float(r["seconds"]) for r in rs]
         size = [int(r["bytes"]) for r in rs]
         codes = {r["status"] for r in rs}
-        rss = [int(r["hwm_kb"]) / 1024 for r in rs if r.get("hwm_kb", "-") != "-"]
-        eagg[t] = {
-            "wall": med(wall),
-            "bytes": med(size),
-            "rss": max(rss) if rss else None,
-            "codes": codes,
-        }
+        rss = [int(r["hwm_kb"]) / 1024 for r in rs]
+        eagg[t] = {"wall": med(wall), "bytes": med(size), "rss": max(rss), "codes": codes}
         rate = med([b / s / 1e6 for b, s in zip(size, wall)])
-        rss_cell = f"{max(rss):.1f} ({fmt_list(rss, '.1f')})" if rss else "—"
         status = "" if codes == {"200"} else f" status {','.join(sorted(codes))}!"
         print(
             f"| {t} | {med(wall):.2f} ({fmt_list(wall, '.2f')}) | {rate:.0f} | {int(med(size)):,}{status} "
-            f"| {rss_cell} |"
+            f"| {max(rss):.1f} ({fmt_list(rss, '.1f')}) |"
         )
 
     print()
     print("== privgate (masking on) against nginx (pass-through), medians")
     results = []
 
-    def check(name: str, value: str, target: str, ok) -> None:
-        verdict = "n/a" if ok is None else ("pass" if ok else "MISS")
-        results.append(ok)
+    def check(name: str, value: str, target: str, ok: bool, counts: bool = True) -> None:
+        verdict = "pass" if ok else "MISS"
+        if counts:
+            results.append(ok)
+        else:
+            verdict = f"({verdict})"
         print(f"| {name} | {value} | {target} | {verdict} |")
 
     print()
     print("| measure | privgate vs nginx | target | result |")
     print("|---|---:|---|---|")
-    n, p = agg.get("nginx"), agg.get("privgate")
-    if n and p:
-        check("small req/s", f"{p['rps'] / n['rps']:.2f}×", "≥ 0.75×", p["rps"] / n["rps"] >= 0.75)
+    small_rss = 0.0
+    for scenario, agg in aggs.items():
+        n, p = agg.get("nginx"), agg.get("privgate")
+        if not (n and p):
+            continue
+        # The targets are about the legacy upstream; the fast upstream is shown for what
+        # it says about the proxy's own cost, its verdicts in parentheses.
+        counts = scenario == "legacy"
+        label = f"small req/s ({scenario})"
+        check(label, f"{p['rps'] / n['rps']:.2f}×", "≥ 0.75×", p["rps"] / n["rps"] >= 0.75, counts)
         d99 = p["p99"] - n["p99"]
-        check("small p99", f"{d99:+.2f} ms ({p['p99']:.2f} vs {n['p99']:.2f})", "≤ +1 ms", d99 <= 1.0)
-        print(f"| small p50 | {p['p50'] - n['p50']:+.2f} ms | (info) | |")
-        print(f"| small CPU-µs/req | {p['cpu'] / n['cpu']:.2f}× ({p['cpu']:.1f} vs {n['cpu']:.1f}) | (info) | |")
+        check(
+            f"small p99 ({scenario})",
+            f"{d99:+.2f} ms ({p['p99']:.2f} vs {n['p99']:.2f})",
+            "≤ +1 ms",
+            d99 <= 1.0,
+            counts,
+        )
+        print(f"| small p50 ({scenario}) | {p['p50'] - n['p50']:+.2f} ms ({p['p50']:.2f} vs {n['p50']:.2f}) | | |")
+        print(
+            f"| small CPU-µs/req ({scenario}) | {p['cpu'] / n['cpu']:.2f}× ({p['cpu']:.1f} vs {n['cpu']:.1f}) | | |"
+        )
         if p["errs"] or n["errs"]:
-            print(f"| errors / non-2xx | privgate {p['errs']}, nginx {n['errs']} | 0 | MISS |")
-            results.append(False)
+            check(f"errors / non-2xx ({scenario})", f"privgate {p['errs']}, nginx {n['errs']}", "0", False)
+        small_rss = max(small_rss, p["rss"])
     ne, pe = eagg.get("nginx"), eagg.get("privgate")
     if ne and pe:
         check(
@@ -267,20 +295,18 @@ def report(path: str) -> int:
             "≤ 1.5×",
             pe["wall"] / ne["wall"] <= 1.5,
         )
-        small_rss = p["rss"] if p else 0.0
-        peak = max(pe["rss"] or 0.0, small_rss)
+        peak = max(pe["rss"], small_rss)
         check(
             "privgate peak RSS",
-            f"{peak:.1f} MiB (export {pe['rss']:.1f}, small load {small_rss:.1f}; nginx worker {ne['rss']:.1f})",
+            f"{peak:.1f} MiB (export {pe['rss']:.1f}, small loads {small_rss:.1f}; nginx worker {ne['rss']:.1f})",
             "< 64 MiB",
             peak < 64,
         )
         if pe["codes"] != {"200"} or ne["codes"] != {"200"}:
-            print("| export status | not 200 | 200 | MISS |")
-            results.append(False)
+            check("export status", "not 200", "200", False)
     print()
-    missed = sum(1 for r in results if r is False)
-    print(f"targets: {sum(1 for r in results if r)} pass, {missed} miss (a report, not a test)")
+    missed = sum(1 for r in results if not r)
+    print(f"targets: {len(results) - missed} pass, {missed} miss (a report, not a test)")
     return 0
 
 
