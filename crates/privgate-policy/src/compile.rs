@@ -201,7 +201,9 @@ impl Policy {
 
     /// The decision for a caller with `role` on `route` before session facts: denied if
     /// the role is not allowed; else a step-up if the route demands one; else an approval
-    /// if it is an export that needs one; else allowed.
+    /// if it is an export that needs one; else allowed. Controls in shadow mode count
+    /// too: this is what the policy computes, and whether a step-up or an approval is
+    /// enforced is the control's [`Mode`](crate::Mode). Rate limits are not part of it.
     pub fn decide(&self, role: &str, route: &str) -> Result<Decision, PolicyError> {
         if !self.roles.iter().any(|r| r.name == role) {
             return Err(PolicyError::UnknownRole(role.to_owned()));

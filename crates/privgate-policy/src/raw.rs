@@ -107,6 +107,10 @@ pub struct RawRoute {
     /// Demands a recent second factor (RFC 9470) before the route is served.
     #[serde(default)]
     pub step_up: Option<Sp<RawStepUp>>,
+    /// Request rate limits (GCRA: the rate is also the burst). A refused request gets
+    /// `429 Too Many Requests` with `Retry-After`.
+    #[serde(default)]
+    pub rate_limit: Option<Sp<RawRateLimit>>,
     /// Free text for readers of the policy.
     #[serde(default)]
     pub description: Option<String>,
@@ -141,6 +145,11 @@ pub struct RawExport {
     /// `m`, `h`, `day`, `week`) with an optional count: `50000/day`, `5000/1h`, `100/30m`.
     #[serde(default)]
     pub quota: Option<Sp<String>>,
+    /// `enforce` (the default) or `shadow`: approval, record cap and quota are computed,
+    /// and what they would refuse is counted in metrics and audit, but nothing is refused.
+    #[serde(default)]
+    #[schemars(schema_with = "mode_schema")]
+    pub mode: Option<Sp<String>>,
 }
 
 /// A step-up (second factor) demand.
@@ -153,6 +162,33 @@ pub struct RawStepUp {
     /// Acceptable authentication context classes (`acr`), e.g. `[mfa]`. Empty: any.
     #[serde(default)]
     pub acr: Vec<String>,
+    /// `enforce` (the default) or `shadow`: a missing or stale second factor is counted in
+    /// metrics and audit as would-deny, and the request is served.
+    #[serde(default)]
+    #[schemars(schema_with = "mode_schema")]
+    pub mode: Option<Sp<String>>,
+}
+
+/// Request rate limits of a route. Each rate is `N/period`, the period a unit (`s` or
+/// `sec`, `m` or `min`, `h` or `hour`, `day`) with an optional count: `60/min`, `10/1s`,
+/// `100/5min`, `5000/day`. At least one of the three rates is required.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    /// Requests per calling identity (its authenticated subject), e.g. `60/min`.
+    #[serde(default)]
+    pub per_identity: Option<Sp<String>>,
+    /// Requests per role the request is served with, all identities of the role together.
+    #[serde(default)]
+    pub per_role: Option<Sp<String>>,
+    /// Requests to the route, all callers together.
+    #[serde(default)]
+    pub per_route: Option<Sp<String>>,
+    /// `enforce` (the default) or `shadow`: requests over a limit are counted in metrics
+    /// and audit as would-deny, and served.
+    #[serde(default)]
+    #[schemars(schema_with = "mode_schema")]
+    pub mode: Option<Sp<String>>,
 }
 
 /// Detection of personal data in values no field covers.
@@ -447,6 +483,10 @@ enum OperatorName {
     Generalize,
     Null,
     Drop,
+}
+
+fn mode_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": "string", "enum": ["enforce", "shadow"] })
 }
 
 fn pii_type_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {

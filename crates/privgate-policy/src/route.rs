@@ -1,7 +1,8 @@
-//! Routes as the gateway uses them: matching data, export controls and step-up demands.
+//! Routes as the gateway uses them: matching data, export controls, step-up demands and
+//! rate limits.
 //!
-//! A [`Route`] is validated: its path template is parsed into segments, its durations
-//! and quota into numbers. [`Route::matches`] is what the proxy asks of each route for
+//! A [`Route`] is validated: its path template is parsed into segments, its durations,
+//! quota and rates into numbers. [`Route::matches`] is what the proxy asks of each route for
 //! each request. The parsing helpers here report *what was expected* and a byte offset;
 //! the check stage (`check.rs`) turns that into a located diagnostic. Masking plans for a
 //! route live in the compiled [`crate::Policy`].
@@ -322,6 +323,49 @@ pub fn parse_quota(text: &str) -> Result<Quota, ParseProblem> {
     Ok(Quota { records, window })
 }
 
+/// Parses a rate `N/period`: the period a unit (`s` or `sec`, `m` or `min`, `h` or
+/// `hour`, `day`) with an optional positive count (`60/min`, `10/1s`, `100/5min`,
+/// `5000/day`).
+pub fn parse_rate(text: &str) -> Result<Rate, ParseProblem> {
+    let Some((n, period)) = text.split_once('/') else {
+        return Err(problem(0, "`N/period`, e.g. `60/min` or `10/1s`"));
+    };
+    let Some(count) = n
+        .parse::<u64>()
+        .ok()
+        .filter(|c| *c > 0 && n.bytes().all(|b| b.is_ascii_digit()))
+    else {
+        return Err(problem(0, "a positive whole number of requests before `/`"));
+    };
+    let base = n.len() + 1;
+    let (periods, unit, digits) = split_count(period);
+    let periods = if digits == 0 {
+        Some(1)
+    } else {
+        periods.filter(|c| *c > 0)
+    };
+    let Some(periods) = periods else {
+        return Err(problem(base, "a positive period count"));
+    };
+    let secs: u64 = match unit {
+        "s" | "sec" => 1,
+        "m" | "min" => 60,
+        "h" | "hour" => 3600,
+        "day" => 86_400,
+        _ => {
+            return Err(problem(
+                base + digits,
+                "a period unit `s`, `sec`, `m`, `min`, `h`, `hour` or `day`",
+            ))
+        }
+    };
+    let per = periods
+        .checked_mul(secs)
+        .map(Duration::from_secs)
+        .ok_or(problem(base, "a period that fits in 64 bits of seconds"))?;
+    Ok(Rate { count, per })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,5 +450,46 @@ mod tests {
         assert_eq!(parse_quota("5000/fortnight").unwrap_err().offset, 5);
         assert_eq!(parse_quota("5000/0h").unwrap_err().offset, 5);
         assert_eq!(parse_quota("x/day").unwrap_err().offset, 0);
+    }
+
+    #[test]
+    fn rates() {
+        let rate = |count, secs| {
+            Ok(Rate {
+                count,
+                per: Duration::from_secs(secs),
+            })
+        };
+        assert_eq!(parse_rate("60/min"), rate(60, 60));
+        assert_eq!(parse_rate("60/m"), rate(60, 60));
+        assert_eq!(parse_rate("10/1s"), rate(10, 1));
+        assert_eq!(parse_rate("10/sec"), rate(10, 1));
+        assert_eq!(parse_rate("100/5min"), rate(100, 300));
+        assert_eq!(parse_rate("1000/h"), rate(1000, 3600));
+        assert_eq!(parse_rate("1000/2hour"), rate(1000, 7200));
+        assert_eq!(parse_rate("5000/day"), rate(5000, 86_400));
+        // What went wrong, and where.
+        assert_eq!(parse_rate("60").unwrap_err().offset, 0);
+        assert_eq!(parse_rate("0/min").unwrap_err().offset, 0);
+        assert_eq!(parse_rate("+5/min").unwrap_err().offset, 0);
+        assert_eq!(parse_rate("x/min").unwrap_err().offset, 0);
+        assert_eq!(parse_rate("/min").unwrap_err().offset, 0);
+        assert_eq!(parse_rate("99999999999999999999/s").unwrap_err().offset, 0);
+        assert_eq!(parse_rate("60/minute").unwrap_err().offset, 3);
+        assert_eq!(parse_rate("60/").unwrap_err().offset, 3);
+        assert_eq!(parse_rate("60/ min").unwrap_err().offset, 3);
+        assert_eq!(parse_rate("60/week").unwrap_err().offset, 3);
+        assert_eq!(parse_rate("60/0s").unwrap_err().offset, 3);
+        assert_eq!(parse_rate("60/5").unwrap_err().offset, 4);
+        assert_eq!(parse_rate("600/10mins").unwrap_err().offset, 6);
+        assert_eq!(parse_rate("1/99999999999999999999s").unwrap_err().offset, 2);
+        assert_eq!(
+            parse_rate("1/9999999999999999999day").unwrap_err().offset,
+            2
+        );
+        assert_eq!(
+            parse_rate("60/fortnight").unwrap_err().expected,
+            "a period unit `s`, `sec`, `m`, `min`, `h`, `hour` or `day`"
+        );
     }
 }

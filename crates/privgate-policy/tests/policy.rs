@@ -270,3 +270,74 @@ fn load_with_compiles_every_plan_with_the_given_limits() {
         privgate_mask::Limits::default()
     );
 }
+
+#[test]
+fn rate_limits_and_shadow_modes_are_read() {
+    use privgate_policy::{Mode, Rate};
+    use std::time::Duration;
+    let policy = r#"
+levels: [L1, L2]
+fields:
+  name: { paths: ["$..name"], type: person_name, level: L2 }
+roles:
+  teacher: { clearance: L2 }
+  registrar: { clearance: L2 }
+routes:
+  - name: student-list
+    match: { methods: [GET], path: /api/students }
+    allow: [teacher]
+    rate_limit: { per_identity: 60/min, per_role: 600/min, per_route: 1000/min, mode: shadow }
+  - name: student-detail
+    match: { methods: [GET], path: "/api/students/{id}" }
+    allow: [teacher]
+    rate_limit: { per_route: 10/1s }
+  - name: student-export
+    match: { methods: [GET], path: /api/students/export }
+    allow: [registrar]
+    export: { approval: required, max_records: 10000, quota: 50000/day, mode: shadow }
+    step_up: { max_age: 5m, acr: [mfa], mode: enforce }
+    rate_limit: { per_identity: 100/5min, mode: enforce }
+  - name: student-report
+    match: { methods: [GET], path: /api/students/report }
+    allow: [registrar]
+    export: { approval: not_required }
+    step_up: { max_age: 1h, mode: shadow }
+"#;
+    let files = vec![("school.yaml".to_owned(), policy.as_bytes().to_vec())];
+    let p = Policy::from_sources(&files, check_secrets()).unwrap();
+    assert!(p.warnings().is_empty(), "{}", p.warnings());
+    let rate = |count, secs| {
+        Some(Rate {
+            count,
+            per: Duration::from_secs(secs),
+        })
+    };
+    let route = |name: &str| p.route(name).unwrap();
+
+    let list = route("student-list").rate_limit.unwrap();
+    assert_eq!(list.per_identity, rate(60, 60));
+    assert_eq!(list.per_role, rate(600, 60));
+    assert_eq!(list.per_route, rate(1000, 60));
+    assert_eq!(list.mode, Mode::Shadow);
+
+    let detail = route("student-detail").rate_limit.unwrap();
+    assert_eq!((detail.per_identity, detail.per_role), (None, None));
+    assert_eq!(detail.per_route, rate(10, 1));
+    assert_eq!(detail.mode, Mode::Enforce);
+
+    let export = route("student-export");
+    let e = export.export.as_ref().unwrap();
+    assert_eq!(e.mode, Mode::Shadow);
+    assert!(e.approval_required);
+    assert_eq!(e.quota.unwrap().records, 50_000);
+    let s = export.step_up.as_ref().unwrap();
+    assert_eq!((s.mode, s.max_age.as_secs()), (Mode::Enforce, 300));
+    let r = export.rate_limit.unwrap();
+    assert_eq!((r.per_identity, r.mode), (rate(100, 300), Mode::Enforce));
+
+    // Absent modes are `enforce`; absent limits are none.
+    let report = route("student-report");
+    assert_eq!(report.export.as_ref().unwrap().mode, Mode::Enforce);
+    assert_eq!(report.step_up.as_ref().unwrap().mode, Mode::Shadow);
+    assert_eq!(report.rate_limit, None);
+}

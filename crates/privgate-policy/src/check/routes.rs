@@ -1,15 +1,16 @@
-//! The check stage's routes: matching, roles, formats, export controls, step-up, and the
-//! `approves` lists of roles that name them.
+//! The check stage's routes: matching, roles, formats, export controls, step-up, rate
+//! limits, and the `approves` lists of roles that name them.
 //!
-//! Produces validated [`Route`]s; parsing of templates, durations and quotas is in
+//! Produces validated [`Route`]s; parsing of templates, durations, quotas and rates is in
 //! `crate::route`. The rest of the check stage is in `mod.rs` and `operator.rs`.
 
 use privgate_mask::Format;
 
 use super::{Checker, Model};
 use crate::diag::{error, suggest};
-use crate::raw::{RawPolicyFile, RawRoute};
-use crate::route::{self, Export, Mode, PathTemplate, Route, StepUp, METHODS};
+use crate::raw::{RawPolicyFile, RawRateLimit, RawRoute};
+use crate::route::{self, Export, Mode, PathTemplate, Rate, RateLimits, Route, StepUp, METHODS};
+use crate::source::Sp;
 
 impl Checker<'_> {
     pub(super) fn route(&mut self, raw: &RawRoute, model: &Model) -> Option<Route> {
@@ -121,11 +122,11 @@ impl Checker<'_> {
                 approval_required,
                 max_records: e.max_records,
                 quota,
-                mode: Mode::Enforce,
+                mode: self.mode(e.mode.as_ref(), "export", name),
             }
         });
         let step_up = raw.step_up.as_ref().and_then(|s| {
-            route::parse_duration(&s.value.max_age.value)
+            let max_age = route::parse_duration(&s.value.max_age.value)
                 .map_err(|p| {
                     self.problem(
                         "bad-duration",
@@ -134,13 +135,15 @@ impl Checker<'_> {
                         p,
                     )
                 })
-                .ok()
-                .map(|max_age| StepUp {
-                    max_age,
-                    acr: s.value.acr.clone(),
-                    mode: Mode::Enforce,
-                })
+                .ok();
+            let mode = self.mode(s.value.mode.as_ref(), "step_up", name);
+            max_age.map(|max_age| StepUp {
+                max_age,
+                acr: s.value.acr.clone(),
+                mode,
+            })
         });
+        let rate_limit = raw.rate_limit.as_ref().map(|r| self.rate_limits(r, name));
         if self
             .out
             .items
@@ -165,8 +168,65 @@ impl Checker<'_> {
             formats,
             export,
             step_up,
-            rate_limit: None,
+            rate_limit,
         })
+    }
+
+    /// The `mode` of a route's `export`, `step_up` or `rate_limit`: `enforce` when absent.
+    fn mode(&mut self, mode: Option<&Sp<String>>, section: &str, route: &str) -> Mode {
+        match mode.map(|m| (m, m.value.as_str())) {
+            None | Some((_, "enforce")) => Mode::Enforce,
+            Some((_, "shadow")) => Mode::Shadow,
+            Some((m, other)) => {
+                let d = error(
+                    "bad-setting",
+                    format!("unknown `mode` value `{other}` in the `{section}` of route `{route}`"),
+                )
+                .at(self.loc(m.at), "expected `enforce` or `shadow`")
+                .help(suggest(other, ["enforce", "shadow"]));
+                self.push(d);
+                Mode::Enforce
+            }
+        }
+    }
+
+    /// A route's `rate_limit`: each rate parsed, at least one of them given.
+    fn rate_limits(&mut self, raw: &Sp<RawRateLimit>, route: &str) -> RateLimits {
+        let r = &raw.value;
+        let mut rate = |key: &str, text: &Option<Sp<String>>| -> Option<Rate> {
+            let text = text.as_ref()?;
+            route::parse_rate(&text.value)
+                .map_err(|p| {
+                    self.problem(
+                        "bad-rate",
+                        format!("`{key}` of route `{route}` is not a rate"),
+                        text,
+                        p,
+                    )
+                })
+                .ok()
+        };
+        let limits = RateLimits {
+            per_identity: rate("per_identity", &r.per_identity),
+            per_role: rate("per_role", &r.per_role),
+            per_route: rate("per_route", &r.per_route),
+            mode: Mode::Enforce,
+        };
+        if r.per_identity.is_none() && r.per_role.is_none() && r.per_route.is_none() {
+            let d = error(
+                "empty-rate-limit",
+                format!("the `rate_limit` of route `{route}` sets no rate"),
+            )
+            .at(
+                self.loc(raw.at),
+                "expected at least one of `per_identity`, `per_role` or `per_route`",
+            );
+            self.push(d);
+        }
+        RateLimits {
+            mode: self.mode(r.mode.as_ref(), "rate_limit", route),
+            ..limits
+        }
     }
 
     pub(super) fn approvals(&mut self, files: &[RawPolicyFile], model: &Model) {
