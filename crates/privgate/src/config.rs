@@ -110,6 +110,111 @@ pub struct RawConfig {
     /// What one value may cost the masking engine.
     #[serde(default)]
     pub limits: Option<RawLimits>,
+    /// Where rate limits, quotas, approvals and revocations are kept.
+    #[serde(default)]
+    pub state: Option<RawState>,
+}
+
+/// `state:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    /// `memory` (the default: one process) or `redis` (shared by replicas).
+    #[serde(default)]
+    pub backend: Option<String>,
+    /// `memory`: the SQLite file approvals and revocations are kept in
+    /// (`privgate-state.sqlite` next to the config by default).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// `redis`: where and how.
+    #[serde(default)]
+    pub redis: Option<RawRedis>,
+    /// What requests get while the backend cannot answer.
+    #[serde(default)]
+    pub on_unavailable: Option<RawOnUnavailable>,
+}
+
+/// `state.redis:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedis {
+    /// `redis://[user:password@]host:port[/db]` (no password inline: see `password_file`).
+    pub url: String,
+    /// File holding the password (AUTH), if the server wants one.
+    #[serde(default)]
+    pub password_file: Option<String>,
+    /// Prefix of every key (`privgate:` by default), so one Redis can serve several
+    /// gateways' sets.
+    #[serde(default)]
+    pub key_prefix: Option<String>,
+    /// How long to wait for a connection (`1s`).
+    #[serde(default)]
+    pub connect_timeout: Option<String>,
+    /// How long to wait for one command (`250ms`).
+    #[serde(default)]
+    pub command_timeout: Option<String>,
+}
+
+/// `state.on_unavailable:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOnUnavailable {
+    /// Export routes (quotas, approvals): `deny` (default) or `allow`.
+    #[serde(default)]
+    pub exports: Option<String>,
+    /// Other routes (rate limits): `allow` (default) or `deny`.
+    #[serde(default)]
+    pub other: Option<String>,
+}
+
+/// A checked `state:` section.
+#[derive(Debug, Clone)]
+pub struct StateConfig {
+    /// The backend and its settings.
+    pub backend: StateBackend,
+    /// Exports are allowed while the backend cannot answer (default: refused, 503).
+    pub exports_fail_open: bool,
+    /// Other requests are allowed while the backend cannot answer (default: yes, unmetered).
+    pub other_fail_open: bool,
+}
+
+/// Which backend.
+#[derive(Debug, Clone)]
+pub enum StateBackend {
+    /// One process; approvals and revocations in this SQLite file.
+    Memory {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Shared through Redis.
+    Redis(RedisConfig),
+}
+
+/// A checked `state.redis:` section.
+#[derive(Clone)]
+pub struct RedisConfig {
+    /// The URL, without a password.
+    pub url: String,
+    /// The password, when configured.
+    pub password: Option<String>,
+    /// Key prefix.
+    pub key_prefix: String,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Per-command timeout.
+    pub command_timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &self.url)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("key_prefix", &self.key_prefix)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("command_timeout", &self.command_timeout)
+            .finish()
+    }
 }
 
 /// `limits:`.
@@ -242,6 +347,8 @@ pub struct Config {
     pub admin: Option<AdminConfig>,
     /// Engine limits every plan is compiled with.
     pub limits: Limits,
+    /// The state backend.
+    pub state: StateConfig,
 }
 
 /// A checked `tls:` section.
@@ -478,11 +585,18 @@ pub fn check(name: &str, base: &Path, raw: RawConfig) -> Result<Config> {
             )),
         }
     }
+    let state = match check_state(base, raw.state.as_ref()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            problems.push(format!("{name}: {e}"));
+            None
+        }
+    };
     if !problems.is_empty() {
         bail!("the config is not valid:\n  {}", problems.join("\n  "));
     }
-    let (Some(upstream), Some(identifier)) = (upstream, identifier) else {
-        bail!("{name}: `upstream.url` or `identity` is not valid");
+    let (Some(upstream), Some(identifier), Some(state)) = (upstream, identifier, state) else {
+        bail!("{name}: `upstream.url`, `identity` or `state` is not valid");
     };
     let tls = match (tls_listen.flatten(), tls_server, hsts_max_age) {
         (Some(listen), Some(server), Some(max_age)) => Some(TlsListener {
@@ -508,6 +622,114 @@ pub fn check(name: &str, base: &Path, raw: RawConfig) -> Result<Config> {
         workers,
         admin,
         limits,
+        state,
+    })
+}
+
+/// `state.path` when not given, next to the config file.
+const DEFAULT_STATE_FILE: &str = "privgate-state.sqlite";
+
+/// A duration with `ms` allowed too (`250ms`, `1s`, `2m`).
+fn short_duration(text: &str) -> Option<Duration> {
+    match text.trim().strip_suffix("ms") {
+        Some(ms) => ms
+            .parse::<u64>()
+            .ok()
+            .filter(|m| *m > 0)
+            .map(Duration::from_millis),
+        None => privgate_policy::parse_duration(text.trim()).ok(),
+    }
+}
+
+/// Checks `state:` (absent: `memory` with its file next to the config).
+fn check_state(base: &Path, raw: Option<&RawState>) -> Result<StateConfig> {
+    let fail_open = |key: &str, text: Option<&str>, default: bool| match text {
+        None => Ok(default),
+        Some("allow") => Ok(true),
+        Some("deny") => Ok(false),
+        Some(_) => Err(anyhow!(
+            "`state.on_unavailable.{key}`: expected `allow` or `deny`"
+        )),
+    };
+    let on = raw.and_then(|r| r.on_unavailable.as_ref());
+    let exports_fail_open = fail_open("exports", on.and_then(|o| o.exports.as_deref()), false)?;
+    let other_fail_open = fail_open("other", on.and_then(|o| o.other.as_deref()), true)?;
+    let backend = match raw.and_then(|r| r.backend.as_deref()).unwrap_or("memory") {
+        "memory" => {
+            if raw.is_some_and(|r| r.redis.is_some()) {
+                bail!("`state.redis` is set but `state.backend` is `memory`; add `backend: redis`");
+            }
+            let path = raw
+                .and_then(|r| r.path.as_deref())
+                .unwrap_or(DEFAULT_STATE_FILE);
+            StateBackend::Memory {
+                path: base.join(path),
+            }
+        }
+        "redis" => {
+            let Some(r) = raw.and_then(|r| r.redis.as_ref()) else {
+                bail!("`state.backend` is `redis`: add `state.redis: {{ url: \"redis://127.0.0.1:6379\" }}`");
+            };
+            if raw.is_some_and(|r| r.path.is_some()) {
+                bail!("`state.path` is for the `memory` backend; remove it");
+            }
+            let url = r.url.trim();
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                bail!("`state.redis.url`: expected `redis://host:port[/db]`");
+            }
+            let authority = url.split_once("://").map_or("", |(_, rest)| rest);
+            if authority
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .contains('@')
+            {
+                bail!("`state.redis.url`: no credentials in the URL; put the password in `password_file`");
+            }
+            let password = match &r.password_file {
+                None => None,
+                Some(f) => {
+                    let path = base.join(f);
+                    let text = std::fs::read_to_string(&path).with_context(|| {
+                        format!(
+                            "`state.redis.password_file`: cannot read `{}`",
+                            path.display()
+                        )
+                    })?;
+                    Some(text.trim().to_owned())
+                }
+            };
+            let timeout = |key: &str, text: Option<&str>, default: Duration| match text {
+                None => Ok(default),
+                Some(t) => short_duration(t).ok_or_else(|| {
+                    anyhow!("`state.redis.{key}`: expected a duration such as `250ms` or `1s`")
+                }),
+            };
+            StateBackend::Redis(RedisConfig {
+                url: url.to_owned(),
+                password,
+                key_prefix: r
+                    .key_prefix
+                    .clone()
+                    .unwrap_or_else(|| "privgate:".to_owned()),
+                connect_timeout: timeout(
+                    "connect_timeout",
+                    r.connect_timeout.as_deref(),
+                    Duration::from_secs(1),
+                )?,
+                command_timeout: timeout(
+                    "command_timeout",
+                    r.command_timeout.as_deref(),
+                    Duration::from_millis(250),
+                )?,
+            })
+        }
+        other => bail!("`state.backend`: expected `memory` or `redis`, not `{other}`"),
+    };
+    Ok(StateConfig {
+        backend,
+        exports_fail_open,
+        other_fail_open,
     })
 }
 
