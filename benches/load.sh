@@ -147,6 +147,19 @@ ticks() {
   echo "$total"
 }
 
+# stime alone (clock ticks): the kernel's share.
+sys_ticks() {
+  local total=0 pid stat
+  for pid in "$@"; do
+    stat="$(cat "/proc/$pid/stat")"
+    stat="${stat##*) }"
+    # shellcheck disable=SC2086
+    set -- $stat
+    total=$((total + ${13}))
+  done
+  echo "$total"
+}
+
 # Busy ticks of the whole machine (every CPU), from /proc/stat.
 machine_ticks() {
   awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
@@ -367,7 +380,7 @@ check_pages() {
 }
 
 run_wrk() {
-  local t="$1" round="$2" url pids_t before_p before_u before_m wall_start out
+  local t="$1" round="$2" url pids_t before_p before_s before_u before_m wall_start out
   url="$(url_of "$t")$small_path"
   wrk -t"$threads" -c"$connections" -d"${warmup}s" "${auth[@]}" "$url" > /dev/null
   out="$work/wrk-$scenario-$t-$round.txt"
@@ -375,17 +388,21 @@ run_wrk() {
   pids_t="$(proxy_pids "$t")"
   # shellcheck disable=SC2086
   before_p="$(if [ -n "$pids_t" ]; then ticks $pids_t; else echo 0; fi)"
+  # shellcheck disable=SC2086
+  before_s="$(if [ -n "$pids_t" ]; then sys_ticks $pids_t; else echo 0; fi)"
   # shellcheck disable=SC2046
   before_u="$(ticks $(upstream_pids))"
   before_m="$(machine_ticks)"
   wall_start="$(date +%s.%N)"
   TIMEFORMAT='wrkcpu %U %S'
   { time wrk -t"$threads" -c"$connections" -d"${duration}s" --latency "${auth[@]}" "$url" > "$out"; } 2> "$out.time"
-  local wall_end after_p after_u after_m wrk_cpu proxy_ticks upstream_ticks hwm
+  local wall_end after_p after_s after_u after_m wrk_cpu proxy_ticks upstream_ticks hwm
   wall_end="$(date +%s.%N)"
   pids_t="$(proxy_pids "$t")"
   # shellcheck disable=SC2086
   after_p="$(if [ -n "$pids_t" ]; then ticks $pids_t; else echo 0; fi)"
+  # shellcheck disable=SC2086
+  after_s="$(if [ -n "$pids_t" ]; then sys_ticks $pids_t; else echo 0; fi)"
   # shellcheck disable=SC2046
   after_u="$(ticks $(upstream_pids))"
   after_m="$(machine_ticks)"
@@ -402,7 +419,7 @@ run_wrk() {
   other="$(awk -v m=$((after_m - before_m)) -v p="$proxy_ticks" -v u="$upstream_ticks" -v w="$wrk_cpu" \
     -v hz="$(getconf CLK_TCK)" -v s="$wall_start" -v e="$wall_end" \
     'BEGIN { o = (m - p - u) / hz - w; if (o < 0) o = 0; printf "%.2f", o / (e - s) }')"
-  echo "kind=small scenario=$scenario target=$t round=$round wrk=$out proxy_ticks=$proxy_ticks upstream_ticks=$upstream_ticks hwm_kb=$hwm other_cores=$other" >> "$results"
+  echo "kind=small scenario=$scenario target=$t round=$round wrk=$out proxy_ticks=$proxy_ticks proxy_sys_ticks=$((after_s - before_s)) upstream_ticks=$upstream_ticks hwm_kb=$hwm other_cores=$other" >> "$results"
   printf '  %-9s round %s: %s, %s\n' "$t" "$round" \
     "$(awk '/Requests\/sec/ { print $2 " req/s" }' "$out")" \
     "$(awk '$1 == "99%" { print "p99 " $2 }' "$out")"

@@ -167,8 +167,11 @@ SCENARIOS = {
 
 def small_table(rows: list[dict]) -> dict:
     print()
-    print("| target | req/s | p50 ms | p99 ms | CPU-µs/req | upstream CPU-µs/req | peak RSS MiB | other CPU (cores) | errors |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| target | req/s | p50 ms | p99 ms | CPU-µs/req | of which kernel | upstream CPU-µs/req "
+        "| peak RSS MiB | other CPU (cores) | errors |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     agg = {}
     for t in ["upstream", "nginx", "privgate"]:
         rs = [r for r in rows if r["target"] == t]
@@ -179,15 +182,17 @@ def small_table(rows: list[dict]) -> dict:
         p50 = [x["p50"] for x in w]
         p99 = [x["p99"] for x in w]
         cpu = [int(r["proxy_ticks"]) / CLK_TCK * 1e6 / x["requests"] for r, x in zip(rs, w)]
+        ker = [int(r["proxy_sys_ticks"]) / CLK_TCK * 1e6 / x["requests"] for r, x in zip(rs, w)]
         up = [int(r["upstream_ticks"]) / CLK_TCK * 1e6 / x["requests"] for r, x in zip(rs, w)]
         other = [float(r["other_cores"]) for r in rs]
         errs = sum(x["errors"] + x["non2xx"] for x in w)
         rss = max(int(r["hwm_kb"]) for r in rs) / 1024
         agg[t] = {"rps": med(rps), "p50": med(p50), "p99": med(p99), "cpu": med(cpu), "errs": errs, "rss": rss}
         cpu_cell = "—" if t == "upstream" else f"{med(cpu):.1f} ({fmt_list(cpu, '.1f')})"
+        ker_cell = "—" if t == "upstream" else f"{med(ker):.1f}"
         print(
             f"| {t} | {med(rps):,.0f} ({fmt_list(rps, ',.0f')}) | {med(p50):.2f} ({fmt_list(p50, '.2f')}) "
-            f"| {med(p99):.2f} ({fmt_list(p99, '.2f')}) | {cpu_cell} "
+            f"| {med(p99):.2f} ({fmt_list(p99, '.2f')}) | {cpu_cell} | {ker_cell} "
             f"| {med(up):.1f} | {rss:.1f} | {fmt_list(other, '.2f')} | {errs} |"
         )
     return agg
