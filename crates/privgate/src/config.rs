@@ -132,6 +132,9 @@ pub struct RawState {
     /// What requests get while the backend cannot answer.
     #[serde(default)]
     pub on_unavailable: Option<RawOnUnavailable>,
+    /// How long an approval stays usable after it is asked for (`24h`).
+    #[serde(default)]
+    pub approval_ttl: Option<String>,
 }
 
 /// `state.redis:`.
@@ -176,6 +179,18 @@ pub struct StateConfig {
     pub exports_fail_open: bool,
     /// Other requests are allowed while the backend cannot answer (default: yes, unmetered).
     pub other_fail_open: bool,
+    /// How long an approval stays usable after it is asked for.
+    pub approval_ttl: Duration,
+}
+
+impl StateConfig {
+    /// The backend and where it is, for messages (no password).
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            StateBackend::Memory { path } => format!("memory, file `{}`", path.display()),
+            StateBackend::Redis(r) => format!("redis at {}", r.url),
+        }
+    }
 }
 
 /// Which backend.
@@ -726,10 +741,19 @@ fn check_state(base: &Path, raw: Option<&RawState>) -> Result<StateConfig> {
         }
         other => bail!("`state.backend`: expected `memory` or `redis`, not `{other}`"),
     };
+    let approval_ttl = match raw.and_then(|r| r.approval_ttl.as_deref()) {
+        None => Duration::from_secs(24 * 3600),
+        Some(t) => short_duration(t)
+            .filter(|d| *d >= Duration::from_secs(1))
+            .ok_or_else(|| {
+                anyhow!("`state.approval_ttl`: expected a duration such as `24h` or `30m`")
+            })?,
+    };
     Ok(StateConfig {
         backend,
         exports_fail_open,
         other_fail_open,
+        approval_ttl,
     })
 }
 

@@ -20,7 +20,6 @@ mod mask_cmd;
 mod policy_cmd;
 mod progress;
 mod proxy;
-#[allow(dead_code, reason = "wired into the proxy next")]
 mod store;
 mod target;
 

@@ -40,6 +40,11 @@ pub struct Metrics {
     records: IntCounterVec,
     reloads: IntCounterVec,
     policy_info: IntGaugeVec,
+    controls: IntCounterVec,
+    approvals: IntCounterVec,
+    exports: IntCounterVec,
+    revocations: IntCounterVec,
+    store_errors: IntCounterVec,
 }
 
 impl Metrics {
@@ -98,6 +103,53 @@ impl Metrics {
             ),
             &["hash"],
         )?;
+        let controls = IntCounterVec::new(
+            Opts::new(
+                "privgate_control_decisions_total",
+                "Export-control decisions by route, control (rate_limit, quota, approval, \
+                 step_up, max_records, revocation, state) and outcome (denied, challenged, \
+                 accepted, would_deny in shadow mode, unavailable).",
+            ),
+            &["route", "control", "outcome"],
+        )?;
+        let approvals = IntCounterVec::new(
+            Opts::new(
+                "privgate_approvals_total",
+                "Approval state changes by the state entered (pending, approved, rejected, used).",
+            ),
+            &["state"],
+        )?;
+        let exports = IntCounterVec::new(
+            Opts::new(
+                "privgate_exports_total",
+                "Responses of export routes by outcome (completed, cut: stopped at its record \
+                 cap, aborted).",
+            ),
+            &["route", "outcome"],
+        )?;
+        let revocations = IntCounterVec::new(
+            Opts::new(
+                "privgate_revocations_total",
+                "Revocations added and removed through the admin listener.",
+            ),
+            &["action"],
+        )?;
+        let store_errors = IntCounterVec::new(
+            Opts::new(
+                "privgate_state_errors_total",
+                "State backend operations that failed or timed out, by operation.",
+            ),
+            &["operation"],
+        )?;
+        for c in [&controls, &approvals, &exports, &revocations, &store_errors] {
+            registry.register(Box::new(c.clone()))?;
+        }
+        for state in ["pending", "approved", "rejected", "used"] {
+            approvals.with_label_values(&[state]);
+        }
+        for action in ["added", "removed"] {
+            revocations.with_label_values(&[action]);
+        }
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(aborts.clone()))?;
@@ -120,7 +172,40 @@ impl Metrics {
             records,
             reloads,
             policy_info,
+            controls,
+            approvals,
+            exports,
+            revocations,
+            store_errors,
         })
+    }
+
+    /// Counts an export-control decision (`route` a policy route name or empty).
+    pub fn control(&self, route: &str, control: &str, outcome: &str) {
+        let route = if route.is_empty() { UNMATCHED } else { route };
+        self.controls
+            .with_label_values(&[route, control, outcome])
+            .inc();
+    }
+
+    /// Counts an approval entering `state`.
+    pub fn approval(&self, state: &str) {
+        self.approvals.with_label_values(&[state]).inc();
+    }
+
+    /// Counts an export response's outcome (`completed`, `cut`, `aborted`).
+    pub fn export(&self, route: &str, outcome: &str) {
+        self.exports.with_label_values(&[route, outcome]).inc();
+    }
+
+    /// Counts a revocation change (`added`, `removed`).
+    pub fn revocation(&self, action: &str) {
+        self.revocations.with_label_values(&[action]).inc();
+    }
+
+    /// Counts a failed state-backend operation.
+    pub fn store_error(&self, operation: &str) {
+        self.store_errors.with_label_values(&[operation]).inc();
     }
 
     /// Counts a request's decision (`route` empty when none matched; `role` empty when

@@ -7,7 +7,10 @@
 //! [`metrics::Metrics`]), `GET /readyz` (the upstream accepting a TCP connection, tried
 //! on each call with a short timeout; a policy is always loaded once the gateway runs), `POST /admin/reload` (the
 //! policy directory loaded again and swapped in if it checks: see `proxy/live.rs`) and
-//! `GET /admin/policy` (hash, load time, counts). Refusals are problem+json like the
+//! `GET /admin/policy` (hash, load time, counts), and revocations: `GET
+//! /admin/revocations`, `POST /admin/revocations` (`{"kind": "subject" | "jti" |
+//! "api_key", "value": …, "note": …}`; refused from the next request on) and `DELETE
+//! /admin/revocations?kind=…&value=…`. Refusals are problem+json like the
 //! proxy's. The proxy itself is `proxy/`; this module only reads its shared state.
 
 pub mod metrics;
@@ -27,6 +30,7 @@ use crate::config::AdminToken;
 use crate::proxy::live::ReloadError;
 use crate::proxy::problem::Denial;
 use crate::proxy::{ProxyBody, State};
+use crate::store::{Revocation, RevocationKind};
 
 /// How long `/readyz` waits for the upstream to accept a connection.
 const READY_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -40,24 +44,32 @@ const UNAUTHORIZED: Denial = Denial {
     challenge: Some(std::borrow::Cow::Borrowed(
         "Bearer realm=\"privgate-admin\"",
     )),
+    detail: None,
+    headers: Vec::new(),
 };
 const NOT_FOUND: Denial = Denial {
     status: StatusCode::NOT_FOUND,
     code: "not-found",
     title: "No such admin endpoint",
     challenge: None,
+    detail: None,
+    headers: Vec::new(),
 };
 const NOT_READY: Denial = Denial {
     status: StatusCode::SERVICE_UNAVAILABLE,
     code: "not-ready",
     title: "The upstream does not accept connections",
     challenge: None,
+    detail: None,
+    headers: Vec::new(),
 };
 const INTERNAL: Denial = Denial {
     status: StatusCode::INTERNAL_SERVER_ERROR,
     code: "admin-error",
     title: "The admin request failed",
     challenge: None,
+    detail: None,
+    headers: Vec::new(),
 };
 
 /// Accepts admin connections until the task is dropped.
@@ -140,9 +152,144 @@ async fn handle(
         (&Method::GET, "/readyz") => readyz(&state).await,
         (&Method::GET, "/admin/policy") => policy_info(&state),
         (&Method::POST, "/admin/reload") => reload(state).await,
+        (&Method::GET, "/admin/revocations") => revocations(&state).await,
+        (&Method::POST, "/admin/revocations") => revoke(&state, req).await,
+        (&Method::DELETE, "/admin/revocations") => {
+            let query = req.uri().query().unwrap_or_default().to_owned();
+            unrevoke(&state, &query).await
+        }
         _ => NOT_FOUND.response(),
     };
     Ok(r)
+}
+
+/// `POST /admin/revocations`'s body.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewRevocation {
+    kind: RevocationKind,
+    value: String,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+fn bad_revocation(detail: &'static str) -> Response<ProxyBody> {
+    Denial::own(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "revocation-invalid",
+        "The revocation is not valid",
+        Some(detail),
+    )
+    .response()
+}
+
+fn unavailable(state: &State, op: &str) -> Response<ProxyBody> {
+    state.metrics.store_error(op);
+    Denial::STATE_UNAVAILABLE.response()
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Every revocation, as JSON.
+async fn revocations(state: &State) -> Response<ProxyBody> {
+    match state.store.revocations().await {
+        Ok(all) => {
+            let body = serde_json::json!({ "revocations": all });
+            text(StatusCode::OK, "application/json", body.to_string())
+        }
+        Err(_) => unavailable(state, "revocations"),
+    }
+}
+
+/// Revokes a subject, a token (`jti`) or an API key (its SHA-256 hex): refused from the
+/// next request on, on every replica sharing the store.
+async fn revoke(state: &State, req: Request<Incoming>) -> Response<ProxyBody> {
+    use http_body_util::BodyExt as _;
+    let Ok(body) = http_body_util::Limited::new(req.into_body(), 8192)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+    else {
+        return bad_revocation("the body must be JSON of at most 8 KiB");
+    };
+    let Ok(r) = serde_json::from_slice::<NewRevocation>(&body) else {
+        return bad_revocation(
+            "expected {\"kind\": \"subject\" | \"jti\" | \"api_key\", \"value\": \"...\", \"note\": \"...\"}",
+        );
+    };
+    let value = r.value.trim();
+    if value.is_empty() || value.len() > 512 {
+        return bad_revocation("`value` must be 1 to 512 bytes");
+    }
+    if r.kind == RevocationKind::ApiKey
+        && !(value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return bad_revocation("an `api_key` is named by the SHA-256 hex of the key (64 hex digits), as in the key file");
+    }
+    let revocation = Revocation {
+        kind: r.kind,
+        value: if r.kind == RevocationKind::ApiKey {
+            value.to_ascii_lowercase()
+        } else {
+            value.to_owned()
+        },
+        at: now_secs(),
+        note: r.note.map(|n| n.chars().take(200).collect()),
+    };
+    match state.store.revoke(&revocation).await {
+        Ok(()) => {
+            state.metrics.revocation("added");
+            tracing::info!(kind = revocation.kind.as_str(), "revocation added");
+            let body = serde_json::to_string(&revocation).unwrap_or_default();
+            text(StatusCode::CREATED, "application/json", body)
+        }
+        Err(_) => unavailable(state, "revoke"),
+    }
+}
+
+/// `DELETE /admin/revocations?kind=…&value=…`.
+async fn unrevoke(state: &State, query: &str) -> Response<ProxyBody> {
+    let Ok(pairs) = crate::proxy::path::query_pairs(query) else {
+        return bad_revocation("the query is malformed");
+    };
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let kind = match get("kind") {
+        Some("subject") => RevocationKind::Subject,
+        Some("jti") => RevocationKind::Jti,
+        Some("api_key") => RevocationKind::ApiKey,
+        _ => return bad_revocation("`kind` must be subject, jti or api_key"),
+    };
+    let Some(value) = get("value").map(str::trim).filter(|v| !v.is_empty()) else {
+        return bad_revocation("`value` is required");
+    };
+    let value = if kind == RevocationKind::ApiKey {
+        value.to_ascii_lowercase()
+    } else {
+        value.to_owned()
+    };
+    match state.store.unrevoke(kind, &value).await {
+        Ok(true) => {
+            state.metrics.revocation("removed");
+            tracing::info!(kind = kind.as_str(), "revocation removed");
+            text(
+                StatusCode::OK,
+                "application/json",
+                "{\"removed\":true}".into(),
+            )
+        }
+        Ok(false) => Denial::own(
+            StatusCode::NOT_FOUND,
+            "revocation-not-found",
+            "No such revocation",
+            None,
+        )
+        .response(),
+        Err(_) => unavailable(state, "unrevoke"),
+    }
 }
 
 /// 200 when a policy is loaded and the upstream accepts a TCP connection now.

@@ -105,6 +105,7 @@ impl ApiKeys {
             amr: Vec::new(),
             auth_time: None,
             jti: None,
+            key_digest: Some(wanted.iter().map(|b| format!("{b:02x}")).collect()),
             expires_at: None,
         })
     }

@@ -182,6 +182,7 @@ impl JwtVerifier {
             amr,
             auth_time: numeric_date(claims, "auth_time")?,
             jti,
+            key_digest: None,
             expires_at: numeric_date(claims, "exp")?,
         })
     }

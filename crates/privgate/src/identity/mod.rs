@@ -71,6 +71,8 @@ pub struct Identity {
     pub auth_time: Option<u64>,
     /// The token id (JWT `jti`), for revocation.
     pub jti: Option<String>,
+    /// The SHA-256 hex of the API key presented (as in the key file), for revocation.
+    pub key_digest: Option<String>,
     /// When the credential expires (JWT `exp`, Unix seconds).
     pub expires_at: Option<u64>,
 }
@@ -85,6 +87,10 @@ impl std::fmt::Debug for Identity {
             .field("amr", &self.amr)
             .field("auth_time", &self.auth_time)
             .field("jti", &self.jti.as_ref().map(|_| "<redacted>"))
+            .field(
+                "key_digest",
+                &self.key_digest.as_ref().map(|_| "<redacted>"),
+            )
             .field("expires_at", &self.expires_at)
             .finish()
     }

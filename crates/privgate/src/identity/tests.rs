@@ -250,6 +250,7 @@ fn valid_tokens_of_every_algorithm_give_the_full_identity() {
                 amr: vec!["pwd".to_owned(), "otp".to_owned()],
                 auth_time: Some(NOW - 60),
                 jti: Some(JTI.to_owned()),
+                key_digest: None,
                 expires_at: Some(NOW + 300),
             },
             "{alg}"
@@ -582,6 +583,13 @@ fn api_keys_are_looked_up_by_digest_and_revoked_by_removal() {
         amr: Vec::new(),
         auth_time: None,
         jti: None,
+        key_digest: Some(
+            ring::digest::digest(&ring::digest::SHA256, SERVICE_KEY.as_bytes())
+                .as_ref()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        ),
         expires_at: None,
     };
     let by = |pairs: &[(&str, &str)]| {

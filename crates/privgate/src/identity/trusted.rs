@@ -181,6 +181,7 @@ impl TrustedHeaders {
             amr: Vec::new(),
             auth_time: None,
             jti: None,
+            key_digest: None,
             expires_at: None,
         }))
     }

@@ -28,6 +28,7 @@ use tokio::time::Sleep;
 
 use super::decode::{Coding, Decoder};
 use crate::admin::metrics::Metrics;
+use crate::store::{Reservation, Store};
 
 /// The error a body ends with (its message names the stage, never data).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -80,6 +81,51 @@ pub struct Completion {
     pub start: Instant,
     /// Where the outcome is counted.
     pub metrics: Arc<Metrics>,
+    /// Export accounting, on export routes.
+    pub export: Option<ExportTrack>,
+}
+
+/// What an export response settles when it ends: its quota reservation (the records it
+/// did not serve go back), its outcome metric, a shadow cap to report.
+#[derive(Debug)]
+pub struct ExportTrack {
+    /// Where the reservation is kept.
+    pub store: Arc<Store>,
+    /// The reservation, settled once.
+    pub reservation: Option<Reservation>,
+    /// A shadow-mode record cap (`would_deny` when the response went over it).
+    pub shadow_cap: Option<u64>,
+}
+
+impl Completion {
+    /// Counts an export's outcome (`completed`, `cut`, `aborted`) and settles its quota
+    /// reservation with the records served, in the background.
+    fn export_done(&mut self, outcome: &str, served: u64) {
+        let Some(track) = self.export.as_mut() else {
+            return;
+        };
+        self.metrics.export(&self.route, outcome);
+        if track.shadow_cap.is_some_and(|cap| served > cap) {
+            self.metrics
+                .control(&self.route, "max_records", "would_deny");
+        }
+        if let Some(r) = track.reservation.take() {
+            settle(Arc::clone(&track.store), r, served);
+        }
+    }
+}
+
+/// Gives back the part of `r` not served, in the background (the response is not held
+/// up by the store). Outside a runtime (never in the gateway) it is left to expire with
+/// its window.
+pub fn settle(store: Arc<Store>, r: Reservation, served: u64) {
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        rt.spawn(async move {
+            if store.quota_settle(&r, served).await.is_err() {
+                tracing::warn!("cannot settle a quota reservation; it expires with its window");
+            }
+        });
+    }
 }
 
 /// A masked upstream body.
@@ -93,6 +139,9 @@ pub struct MaskedBody {
     decoder_more: bool,
     /// The upstream body has ended; the decoder is being drained.
     draining: bool,
+    /// The body was cut at its record limit: the error to end with once the frames
+    /// decided before the cut are sent.
+    cut: Option<&'static str>,
     masker: Masker,
     frames: VecDeque<Bytes>,
     read_timeout: Duration,
@@ -125,6 +174,7 @@ impl MaskedBody {
             pending: Bytes::new(),
             decoder_more: false,
             draining: false,
+            cut: None,
             masker,
             frames: VecDeque::new(),
             read_timeout,
@@ -194,7 +244,9 @@ impl MaskedBody {
     }
 
     /// Logs and counts a response served to its end.
-    fn completed(&self) {
+    fn completed(&mut self) {
+        let records = self.masker.stats().records;
+        self.completion.export_done("completed", records);
         let c = &self.completion;
         c.metrics.masked(&c.route, &c.role, self.masker.stats());
         c.metrics
@@ -212,7 +264,20 @@ impl MaskedBody {
 
     fn fail(&mut self, reason: &'static str) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         self.done = true;
-        self.frames.clear();
+        if reason == "record-limit" {
+            // The engine stopped at a record boundary: what it decided so far is masked
+            // and whole records, so it goes out before the abort.
+            self.cut = Some(reason);
+        } else {
+            self.frames.clear();
+        }
+        let records = self.masker.stats().records;
+        let outcome = if reason == "record-limit" {
+            "cut"
+        } else {
+            "aborted"
+        };
+        self.completion.export_done(outcome, records);
         let c = &self.completion;
         c.metrics.abort(reason);
         c.metrics
@@ -226,13 +291,29 @@ impl MaskedBody {
             duration_ms = c.start.elapsed().as_millis() as u64,
             "response aborted"
         );
+        if self.cut.is_some() {
+            return self.next_frame();
+        }
         Poll::Ready(Some(Err(format!("response aborted: {reason}").into())))
+    }
+
+    /// The next queued frame, then the pending cut's error, then the end.
+    fn next_frame(&mut self) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Some(b) = self.frames.pop_front() {
+            return Poll::Ready(Some(Ok(Frame::data(b))));
+        }
+        if let Some(reason) = self.cut.take() {
+            return Poll::Ready(Some(Err(format!("response aborted: {reason}").into())));
+        }
+        Poll::Ready(None)
     }
 }
 
 impl Drop for MaskedBody {
     fn drop(&mut self) {
         if !self.done {
+            let records = self.masker.stats().records;
+            self.completion.export_done("aborted", records);
             let c = &self.completion;
             c.metrics.abort("client-gone");
             c.metrics
@@ -268,7 +349,7 @@ impl Body for MaskedBody {
                 return Poll::Ready(Some(Ok(Frame::data(b))));
             }
             if this.done {
-                return Poll::Ready(None);
+                return this.next_frame();
             }
             if this.decoding() {
                 if let Err(reason) = this.decode_step() {
@@ -309,7 +390,7 @@ impl Body for MaskedBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.done && self.frames.is_empty()
+        self.done && self.frames.is_empty() && self.cut.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {

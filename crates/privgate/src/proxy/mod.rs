@@ -15,7 +15,9 @@
 //! [`live::LivePolicy`] and reloaded on SIGHUP or through the admin listener (`admin/`),
 //! which also serves the [`Metrics`] the phases record.
 
+pub mod approvals;
 pub mod body;
+pub mod control;
 pub mod decode;
 pub mod headers;
 pub mod live;
@@ -39,7 +41,7 @@ use anyhow::{Context as _, Result};
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{HeaderName, HeaderValue, STRICT_TRANSPORT_SECURITY};
-use hyper::http::uri::{Authority, Scheme, Uri};
+use hyper::http::uri::Authority;
 use hyper::{Request, Response};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -55,7 +57,8 @@ use crate::admin::metrics::Metrics;
 use crate::config::{self, Config};
 use crate::identity::Identifier;
 use crate::policy_cmd::print_diagnostics;
-use body::{BoxError, Completion, MaskedBody};
+use crate::store::{Clock, Store};
+use body::{BoxError, Completion, ExportTrack, MaskedBody};
 use live::LivePolicy;
 use problem::Denial;
 use request::{on_request, UPSTREAM_VERSION};
@@ -92,6 +95,14 @@ pub struct State {
     pub fold_case: bool,
     /// Response head and body frame timeout.
     pub read_timeout: Duration,
+    /// Rate limits, quotas, approvals and revocations.
+    pub store: Arc<Store>,
+    /// Exports go on, unmetered, while the store cannot answer.
+    pub exports_fail_open: bool,
+    /// Other requests go on, unmetered, while the store cannot answer.
+    pub other_fail_open: bool,
+    /// How long an approval stays usable.
+    pub approval_ttl: Duration,
 }
 
 /// A response body: a problem, nothing, or a masked stream.
@@ -292,6 +303,9 @@ async fn serve(
     policy: Policy,
     on_bound: impl FnOnce(Bound) -> Result<()>,
 ) -> Result<()> {
+    let store = Store::open(&config.state, Clock::System)
+        .await
+        .with_context(|| format!("cannot open the state store ({})", config.state.describe()))?;
     let plain = match config.listen {
         Some(addr) => Some(bind(addr, "").await?),
         None => None,
@@ -344,6 +358,10 @@ async fn serve(
         upstream_https: config.upstream_tls.is_some(),
         fold_case: config.fold_case,
         read_timeout: config.read_timeout,
+        store: Arc::new(store),
+        exports_fail_open: config.state.exports_fail_open,
+        other_fail_open: config.state.other_fail_open,
+        approval_ttl: config.state.approval_ttl,
     });
     tracing::info!(
         http = ?plain.as_ref().map(|(_, at)| *at),
@@ -351,6 +369,7 @@ async fn serve(
         upstream = %state.upstream,
         upstream_tls = state.upstream_https,
         policy = state.policy.current().policy.hash(),
+        state = state.store.backend(),
         "gateway started"
     );
     let admin_task = admin.map(|(l, at, token)| {
@@ -474,6 +493,11 @@ async fn reload_on_hangup(state: Arc<State>) {
 fn decision_label(d: &Denial, route: Option<&str>) -> &'static str {
     match d.code {
         "step-up-required" => "step_up",
+        "rate-limited" => "rate_limited",
+        "quota-exceeded" => "quota_exceeded",
+        "approval-invalid" => "approval_invalid",
+        "revoked" => "revoked",
+        "state-unavailable" => "state_unavailable",
         "approval-required" => "approval_required",
         "forbidden" if route.is_some() => "denied",
         "forbidden" => "not_found",
@@ -523,6 +547,9 @@ async fn handle(
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    if approvals::is_ours(parts.uri.path()) {
+        return Ok(approvals::handle(&state, &parts, body, peer, now).await);
+    }
     let forward = match on_request(&state, &parts, peer, now) {
         Ok(f) => f,
         Err(r) => {
@@ -535,38 +562,41 @@ async fn handle(
             ))
         }
     };
+    let admission = match control::admit(&state, &forward, now).await {
+        Ok(a) => a,
+        Err(d) => {
+            let (route, role) = (Some(forward.route.as_str()), Some(forward.role.as_str()));
+            return Ok(refused(&state.metrics, &d, route, role, start));
+        }
+    };
+    let mut export = forward.export.as_ref().map(|_| ExportTrack {
+        store: Arc::clone(&state.store),
+        reservation: admission.reservation,
+        shadow_cap: admission.shadow_cap,
+    });
+    // A refusal from here on served nothing: the whole reservation goes back.
+    let release = |export: &mut Option<ExportTrack>| {
+        if let Some(r) = export.as_mut().and_then(|e| e.reservation.take()) {
+            body::settle(Arc::clone(&state.store), r, 0);
+        }
+    };
     let mut upstream = Request::new(body);
     *upstream.method_mut() = forward.method.clone();
-    *upstream.uri_mut() = if state.upstream_https {
-        // The connector speaks TLS to `https` URIs only.
-        let mut uri = forward.uri.clone().into_parts();
-        uri.scheme = Some(Scheme::HTTPS);
-        match Uri::from_parts(uri) {
-            Ok(uri) => uri,
-            Err(_) => {
-                let (route, role) = (Some(forward.route.as_str()), Some(forward.role.as_str()));
-                return Ok(refused(
-                    &state.metrics,
-                    &Denial::BAD_GATEWAY,
-                    route,
-                    role,
-                    start,
-                ));
-            }
-        }
-    } else {
-        forward.uri.clone()
-    };
+    *upstream.uri_mut() = forward.uri.clone();
     *upstream.version_mut() = UPSTREAM_VERSION;
     *upstream.headers_mut() = forward.headers.clone();
     let route = Some(forward.route.as_str());
     let role = Some(forward.role.as_str());
     let metrics = &state.metrics;
     let response = match tokio::time::timeout(state.read_timeout, client.request(upstream)).await {
-        Err(_) => return Ok(refused(metrics, &Denial::TIMEOUT, route, role, start)),
+        Err(_) => {
+            release(&mut export);
+            return Ok(refused(metrics, &Denial::TIMEOUT, route, role, start));
+        }
         Ok(Err(e)) => {
             // The error's text names addresses and causes, never request data.
             tracing::warn!(connect = e.is_connect(), error = %e, "upstream request failed");
+            release(&mut export);
             return Ok(refused(metrics, &Denial::BAD_GATEWAY, route, role, start));
         }
         Ok(Ok(r)) => r,
@@ -574,23 +604,29 @@ async fn handle(
     let (mut head, upstream_body) = response.into_parts();
     let plan = match on_response_head(&forward, head.status, &mut head.headers) {
         Ok(p) => p,
-        Err(d) => return Ok(refused(metrics, &d, route, role, start)),
+        Err(d) => {
+            release(&mut export);
+            return Ok(refused(metrics, &d, route, role, start));
+        }
     };
     metrics.request(&forward.route, &forward.role, "allowed");
     let body = match plan {
         BodyPlan::Empty => {
+            release(&mut export);
             metrics.duration(&forward.route, start.elapsed().as_secs_f64());
             tracing::info!(route = %forward.route, role = %forward.role, status = head.status.as_u16(), decision = "allowed", duration_ms = start.elapsed().as_millis() as u64, "response completed");
             ProxyBody::Full(None)
         }
         BodyPlan::Mask { format, coding } => {
-            let masker = Masker::new(Arc::clone(&forward.plan), format);
+            let mut masker = Masker::new(Arc::clone(&forward.plan), format);
+            masker.set_record_limit(admission.record_limit);
             let completion = Completion {
                 route: forward.route.clone(),
                 role: forward.role.clone(),
                 status: head.status.as_u16(),
                 start,
                 metrics: Arc::clone(&state.metrics),
+                export: export.take(),
             };
             match MaskedBody::new(
                 upstream_body,

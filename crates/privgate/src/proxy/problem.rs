@@ -29,6 +29,11 @@ pub struct Denial {
     pub title: &'static str,
     /// `WWW-Authenticate` for 401s.
     pub challenge: Option<Cow<'static, str>>,
+    /// A fixed explanation (`detail`), never built from request data.
+    pub detail: Option<&'static str>,
+    /// Further response headers (`Retry-After`, `RateLimit`, …), made of numbers and
+    /// policy names only.
+    pub headers: Vec<(&'static str, String)>,
 }
 
 const fn denial(status: StatusCode, code: &'static str, title: &'static str) -> Denial {
@@ -37,7 +42,14 @@ const fn denial(status: StatusCode, code: &'static str, title: &'static str) -> 
         code,
         title,
         challenge: None,
+        detail: None,
+        headers: Vec::new(),
     }
+}
+
+/// Whole seconds to wait, rounded up (never 0: a client told 0 retries at once).
+fn retry_secs(d: std::time::Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 impl Denial {
@@ -65,24 +77,144 @@ impl Denial {
             )
         }
     }
-    /// The route needs a recent second factor (the flow itself is later work).
-    pub const STEP_UP: Denial = Denial {
-        status: StatusCode::UNAUTHORIZED,
-        code: "step-up-required",
-        title: "A recent second factor is required",
-        challenge: Some(Cow::Borrowed(
-            "Bearer realm=\"privgate\", error=\"insufficient_user_authentication\"",
-        )),
-    };
+    /// A refusal of the gateway's own endpoints (`/_privgate/…`), with a fixed detail.
+    pub fn own(
+        status: StatusCode,
+        code: &'static str,
+        title: &'static str,
+        detail: Option<&'static str>,
+    ) -> Denial {
+        Denial {
+            detail,
+            ..denial(status, code, title)
+        }
+    }
+
+    /// The route (or approving) needs a more recent or stronger authentication: RFC 9470's
+    /// challenge, with the acceptable `acr` values (when the policy names some) and the
+    /// largest age of the authentication in seconds.
+    pub fn step_up(acr: &[String], max_age: u64) -> Denial {
+        let mut c = String::from(
+            "Bearer error=\"insufficient_user_authentication\", \
+             error_description=\"A different authentication level is required\"",
+        );
+        // `acr` values come from the policy, not the request; quotes and backslashes
+        // would break the header, so such a value is left out.
+        let acr: Vec<&str> = acr
+            .iter()
+            .map(String::as_str)
+            .filter(|a| {
+                !a.is_empty()
+                    && a.bytes()
+                        .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+            })
+            .collect();
+        if !acr.is_empty() {
+            c.push_str(&format!(", acr_values=\"{}\"", acr.join(" ")));
+        }
+        c.push_str(&format!(", max_age={max_age}"));
+        Denial {
+            challenge: Some(Cow::Owned(c)),
+            detail: Some("authenticate again with the required method, then retry"),
+            ..denial(
+                StatusCode::UNAUTHORIZED,
+                "step-up-required",
+                "A recent second factor is required",
+            )
+        }
+    }
+
+    /// A rate limit was hit: `Retry-After` and the IETF `RateLimit-Policy` / `RateLimit`
+    /// headers, the policy named after its scope (`identity`, `role`, `route`).
+    pub fn rate_limited(
+        scope: &'static str,
+        count: u64,
+        window: u64,
+        retry: std::time::Duration,
+    ) -> Denial {
+        let t = retry_secs(retry);
+        Denial {
+            headers: vec![
+                ("retry-after", t.to_string()),
+                (
+                    "ratelimit-policy",
+                    format!("\"{scope}\";q={count};w={window}"),
+                ),
+                ("ratelimit", format!("\"{scope}\";r=0;t={t}")),
+            ],
+            ..denial(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+            )
+        }
+    }
+
+    /// The identity's record quota on the route is spent until `retry`.
+    pub fn quota_exceeded(records: u64, window: u64, retry: std::time::Duration) -> Denial {
+        let t = retry_secs(retry);
+        Denial {
+            headers: vec![
+                ("retry-after", t.to_string()),
+                (
+                    "ratelimit-policy",
+                    format!("\"records\";q={records};w={window}"),
+                ),
+                ("ratelimit", format!("\"records\";r=0;t={t}")),
+            ],
+            detail: Some("the record quota of this export is spent for the current window"),
+            ..denial(
+                StatusCode::TOO_MANY_REQUESTS,
+                "quota-exceeded",
+                "The export quota is spent",
+            )
+        }
+    }
+
+    /// The approval presented cannot be used; `detail` says why in fixed words.
+    pub fn approval_invalid(detail: &'static str) -> Denial {
+        Denial {
+            detail: Some(detail),
+            ..denial(
+                StatusCode::FORBIDDEN,
+                "approval-invalid",
+                "The approval cannot be used for this request",
+            )
+        }
+    }
+
+    /// The identity or credential was revoked.
+    pub fn revoked(challenge: String) -> Denial {
+        Denial {
+            challenge: Some(Cow::Owned(challenge)),
+            ..denial(
+                StatusCode::UNAUTHORIZED,
+                "revoked",
+                "The credentials were revoked",
+            )
+        }
+    }
+
+    /// The state backend could not answer and the request needs it.
+    pub const STATE_UNAVAILABLE: Denial = denial(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "state-unavailable",
+        "Export control is unavailable; retry later",
+    );
     /// No route matches, or none of the caller's roles is allowed (deny by default; the
     /// two are not told apart, so callers cannot map routes).
     pub const FORBIDDEN: Denial = denial(StatusCode::FORBIDDEN, "forbidden", "Forbidden");
     /// The export waits for another person's approval.
-    pub const APPROVAL: Denial = denial(
-        StatusCode::FORBIDDEN,
-        "approval-required",
-        "This export requires an approval",
-    );
+    pub const APPROVAL: Denial = Denial {
+        status: StatusCode::FORBIDDEN,
+        code: "approval-required",
+        title: "This export requires an approval",
+        challenge: None,
+        detail: Some(
+            "ask for one with POST /_privgate/approvals, then send its id in Privgate-Approval",
+        ),
+        headers: Vec::new(),
+    };
     /// The path or query could not be normalised safely.
     pub const BAD_PATH: Denial = denial(
         StatusCode::BAD_REQUEST,
@@ -121,9 +253,13 @@ impl Denial {
 
     /// The problem+json body.
     pub fn body(&self) -> String {
-        // Codes and titles are fixed ASCII without quotes or backslashes.
+        // Codes, titles and details are fixed ASCII without quotes or backslashes.
+        let detail = self
+            .detail
+            .map(|d| format!(",\"detail\":\"{d}\""))
+            .unwrap_or_default();
         format!(
-            "{{\"type\":\"{}\",\"title\":\"{}\",\"status\":{}}}",
+            "{{\"type\":\"{}\",\"title\":\"{}\",\"status\":{}{detail}}}",
             self.type_uri(),
             self.title,
             self.status.as_u16()
@@ -151,6 +287,11 @@ impl Denial {
         {
             h.insert(WWW_AUTHENTICATE, c);
         }
+        for (name, value) in &self.headers {
+            if let Ok(v) = HeaderValue::from_str(value) {
+                h.insert(*name, v);
+            }
+        }
         r
     }
 }
@@ -164,7 +305,12 @@ mod tests {
         for d in [
             Denial::unauthenticated("Bearer realm=\"privgate\"".into()),
             Denial::credential_refused(&AuthError::Expired, "Bearer".into()),
-            Denial::STEP_UP,
+            Denial::step_up(&["mfa".into()], 300),
+            Denial::rate_limited("identity", 60, 60, std::time::Duration::from_millis(1500)),
+            Denial::quota_exceeded(5000, 86_400, std::time::Duration::from_secs(7)),
+            Denial::approval_invalid("the approval was already used"),
+            Denial::revoked("Bearer".into()),
+            Denial::STATE_UNAVAILABLE,
             Denial::FORBIDDEN,
             Denial::APPROVAL,
             Denial::BAD_PATH,
@@ -185,5 +331,33 @@ mod tests {
                 .type_uri()
                 .ends_with("/token_expired")
         );
+    }
+
+    #[test]
+    fn the_step_up_challenge_is_rfc_9470s() {
+        let r: Response<Bytes> = Denial::step_up(&["mfa".into(), "hwk".into()], 300).response();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            r.headers()[WWW_AUTHENTICATE],
+            "Bearer error=\"insufficient_user_authentication\", \
+             error_description=\"A different authentication level is required\", \
+             acr_values=\"mfa hwk\", max_age=300"
+        );
+        let r: Response<Bytes> = Denial::step_up(&[], 60).response();
+        assert!(!r.headers()[WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .contains("acr_values"));
+    }
+
+    #[test]
+    fn rate_limits_say_when_to_retry() {
+        let r: Response<Bytes> =
+            Denial::rate_limited("identity", 60, 60, std::time::Duration::from_millis(1500))
+                .response();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()["retry-after"], "2");
+        assert_eq!(r.headers()["ratelimit-policy"], "\"identity\";q=60;w=60");
+        assert_eq!(r.headers()["ratelimit"], "\"identity\";r=0;t=2");
     }
 }

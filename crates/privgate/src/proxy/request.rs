@@ -10,9 +10,10 @@
 //! directly.
 //!
 //! Several roles: the caller is served with the first of its roles (in the order its
-//! identity lists them) that the route allows, and that role's plan alone. Merging the
-//! views of several roles is later work. Step-up and approval routes are never forwarded
-//! for now: they answer 401 / 403 until those flows exist.
+//! identity lists them) that the route allows, and that role's plan alone. A route's
+//! step-up demand is checked here against the token's `acr` and `auth_time` (401 with
+//! RFC 9470's challenge when it falls short); rate limits, quotas, approvals and
+//! revocation need the state store and are checked next, in `control.rs`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,13 +23,13 @@ use hyper::http::request::Parts;
 use hyper::http::uri::{PathAndQuery, Uri};
 use hyper::{HeaderMap, Method, Version};
 use privgate_mask::{Format, Plan};
-use privgate_policy::Decision;
+use privgate_policy::{Decision, Export, Mode, RateLimits, StepUp};
 
 use super::headers::strip_hop_by_hop;
 use super::path::{normalize_path, query_pairs};
 use super::problem::Denial;
 use super::State;
-use crate::identity::API_KEY_HEADER;
+use crate::identity::{Identity, API_KEY_HEADER};
 
 /// An allowed request: the upstream head and what the response phase needs.
 #[derive(Debug)]
@@ -47,13 +48,28 @@ pub struct Forward {
     pub uri: Uri,
     /// The upstream headers.
     pub headers: HeaderMap,
+    /// The request as an approval names it ([`canonical_target`]).
+    pub target: String,
+    /// The route's export controls, when it is an export route.
+    pub export: Option<Export>,
+    /// The route's rate limits.
+    pub rate_limit: Option<RateLimits>,
+    /// The `Privgate-Approval` header's value.
+    pub approval_id: Option<String>,
+    /// Controls in shadow mode that would have refused the request.
+    pub shadow: Vec<&'static str>,
+    /// Who is asking.
+    pub caller: Identity,
 }
+
+/// The header an export presents its approval id in.
+pub const APPROVAL_HEADER: &str = "privgate-approval";
 
 /// A refused request, with what the log should say.
 #[derive(Debug)]
 pub struct Refusal {
-    /// The response.
-    pub denial: Denial,
+    /// The response (boxed: refusals are the rare path).
+    pub denial: Box<Denial>,
     /// The route, when one matched.
     pub route: Option<String>,
     /// The caller's role the decision was about, when it is a policy role (for metrics:
@@ -64,7 +80,7 @@ pub struct Refusal {
 impl From<Denial> for Refusal {
     fn from(denial: Denial) -> Refusal {
         Refusal {
-            denial,
+            denial: Box::new(denial),
             route: None,
             role: None,
         }
@@ -99,7 +115,7 @@ pub fn on_request(
         .match_route(parts.method.as_str(), &path, &pairs)
         .ok_or(Denial::FORBIDDEN)?;
     let refuse = |denial, role: Option<&String>| Refusal {
-        denial,
+        denial: Box::new(denial),
         route: Some(route.name.clone()),
         role: role.cloned().or_else(|| {
             caller
@@ -112,28 +128,41 @@ pub fn on_request(
     let chosen = caller
         .roles
         .iter()
-        .find_map(|role| match policy.decide(role, &route.name) {
-            Ok(Decision::Denied) | Err(_) => None,
-            Ok(d) => Some((role, d)),
-        });
-    let role = match chosen {
-        None => return Err(refuse(Denial::FORBIDDEN, None)),
-        Some((role, Decision::StepUp)) => return Err(refuse(Denial::STEP_UP, Some(role))),
-        Some((role, Decision::ApprovalRequired)) => {
-            return Err(refuse(Denial::APPROVAL, Some(role)))
-        }
-        Some((role, _)) => role,
+        .find(|role| matches!(policy.decide(role, &route.name), Ok(d) if d != Decision::Denied));
+    let Some(role) = chosen else {
+        return Err(refuse(Denial::FORBIDDEN, None));
     };
     let plan = policy
         .plan(role, &route.name)
         .ok_or_else(|| refuse(Denial::FORBIDDEN, Some(role)))?;
+    // Step-up (RFC 9470): the token must carry an accepted `acr` and a recent enough
+    // `auth_time`. In shadow mode a shortfall is only reported.
+    let mut shadow = Vec::new();
+    if let Some(step_up) = &route.step_up {
+        if !step_up_met(&caller, step_up, now) {
+            match step_up.mode {
+                Mode::Enforce => {
+                    return Err(refuse(
+                        Denial::step_up(&step_up.acr, step_up.max_age.as_secs()),
+                        Some(role),
+                    ))
+                }
+                Mode::Shadow => shadow.push("step_up"),
+            }
+        }
+    }
 
+    let target = canonical_target(&path, &pairs);
     let path_and_query = match raw_query {
         Some(q) => format!("{path}?{q}"),
         None => path,
     };
     let uri = Uri::builder()
-        .scheme("http")
+        .scheme(if state.upstream_https {
+            "https"
+        } else {
+            "http"
+        })
         .authority(state.upstream.clone())
         .path_and_query(
             PathAndQuery::try_from(path_and_query)
@@ -150,6 +179,11 @@ pub fn on_request(
     if let (Some(name), Some(v)) = (&state.forward_role, value(role)) {
         headers.insert(name, v);
     }
+    let approval_id = parts
+        .headers
+        .get(APPROVAL_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_owned());
     Ok(Forward {
         route: route.name.clone(),
         role: role.clone(),
@@ -158,7 +192,54 @@ pub fn on_request(
         method: parts.method.clone(),
         uri,
         headers,
+        target,
+        export: route.export.clone(),
+        rate_limit: route.rate_limit,
+        approval_id,
+        shadow,
+        caller,
     })
+}
+
+/// Whether `caller`'s authentication satisfies `step_up` at `now` (Unix seconds): an
+/// accepted `acr` (any, when the policy lists none) and an `auth_time` no older than
+/// `max_age`. Credentials without these claims (API keys, trusted headers) never do.
+pub fn step_up_met(caller: &Identity, step_up: &StepUp, now: u64) -> bool {
+    let acr_ok = step_up.acr.is_empty()
+        || caller
+            .acr
+            .as_ref()
+            .is_some_and(|a| step_up.acr.iter().any(|x| x == a));
+    let fresh = caller
+        .auth_time
+        .is_some_and(|t| t <= now + 60 && now.saturating_sub(t) <= step_up.max_age.as_secs());
+    acr_ok && fresh
+}
+
+/// The request an approval is bound to: the normalised path, then the query pairs
+/// (decoded) sorted and re-encoded, so `?b=2&a=1` and `?a=%31&b=2` are the same request.
+pub fn canonical_target(path: &str, pairs: &[(&str, &str)]) -> String {
+    let mut sorted: Vec<(&str, &str)> = pairs.to_vec();
+    sorted.sort_unstable();
+    let mut out = path.to_owned();
+    for (i, (k, v)) in sorted.iter().enumerate() {
+        out.push(if i == 0 { '?' } else { '&' });
+        encode_component(k, &mut out);
+        out.push('=');
+        encode_component(v, &mut out);
+    }
+    out
+}
+
+/// Percent-encodes all but RFC 3986's unreserved characters.
+fn encode_component(text: &str, out: &mut String) {
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
 }
 
 /// The client's headers made fit for the upstream: hop-by-hop headers gone, identity

@@ -41,6 +41,7 @@ pub enum Clock {
     /// `SystemTime::now()`.
     System,
     /// A shared millisecond counter.
+    #[cfg_attr(not(test), allow(dead_code, reason = "tests drive time with it"))]
     Manual(Arc<AtomicU64>),
 }
 
@@ -61,6 +62,7 @@ impl Clock {
     }
 
     /// A manual clock starting at `ms`, and its handle.
+    #[cfg_attr(not(test), allow(dead_code, reason = "tests drive time with it"))]
     pub fn manual(ms: Millis) -> (Clock, Arc<AtomicU64>) {
         let t = Arc::new(AtomicU64::new(ms));
         (Clock::Manual(Arc::clone(&t)), t)

@@ -1,0 +1,237 @@
+//! The control phase: what needs the state store before a request may go upstream —
+//! revocation, rate limits, and for export routes the approval, the record cap and the
+//! quota. It runs after the request phase (`request.rs`: identity, route, role, step-up)
+//! and decides how many records the response may carry ([`Admission::record_limit`]);
+//! the body phase (`body.rs`) enforces that limit mid-stream and settles the quota.
+//!
+//! Order: revocation (a revoked caller learns nothing else), rate limits (identity,
+//! role, route), then the export's approval (present, the caller's own, for this route
+//! and these parameters, approved, unexpired, and atomically marked used), then the
+//! quota reservation. Each control in `shadow` mode computes its decision, counts it as
+//! `would_deny` and lets the request through. When the store cannot answer, exports are
+//! refused with 503 unless `state.on_unavailable.exports: allow`, and other requests go
+//! on unmetered unless `state.on_unavailable.other: deny`.
+//!
+//! Subjects never appear in store keys in clear: rate-limit and quota keys carry a
+//! SHA-256 prefix of the subject.
+
+use privgate_policy::{Mode, Rate};
+
+use super::problem::Denial;
+use super::request::Forward;
+use super::State;
+use crate::store::{ApprovalState, RateDecision, Reservation, RevocationKind, Transition};
+
+/// What the control phase allows.
+#[derive(Debug, Default)]
+pub struct Admission {
+    /// Most records the response may carry (cut there, visibly incomplete).
+    pub record_limit: Option<u64>,
+    /// The quota reservation to settle when the response ends.
+    pub reservation: Option<Reservation>,
+    /// A shadow-mode cap: reported as `would_deny` if the response goes over it.
+    pub shadow_cap: Option<u64>,
+    /// The approval used, if any.
+    pub approval: Option<String>,
+}
+
+/// A short, stable digest of a subject for store keys.
+fn subject_key(subject: &str) -> String {
+    ring::digest::digest(&ring::digest::SHA256, subject.as_bytes())
+        .as_ref()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Runs the controls for an allowed request at `now` (Unix seconds).
+pub async fn admit(state: &State, f: &Forward, now: u64) -> Result<Admission, Denial> {
+    let metrics = &state.metrics;
+    let route = f.route.as_str();
+    let is_export = f.export.is_some();
+    let fail_open = if is_export {
+        state.exports_fail_open
+    } else {
+        state.other_fail_open
+    };
+    let unavailable = |operation: &str| {
+        metrics.store_error(operation);
+        metrics.control(route, "state", "unavailable");
+        tracing::warn!(route, operation, "state backend unavailable");
+    };
+
+    // Revocation.
+    let mut keys = vec![(RevocationKind::Subject, f.caller.subject.as_str())];
+    if let Some(jti) = &f.caller.jti {
+        keys.push((RevocationKind::Jti, jti));
+    }
+    if let Some(d) = &f.caller.key_digest {
+        keys.push((RevocationKind::ApiKey, d));
+    }
+    match state.store.is_revoked(&keys).await {
+        Ok(false) => {}
+        Ok(true) => {
+            metrics.control(route, "revocation", "denied");
+            return Err(Denial::revoked(state.identifier.challenge_missing()));
+        }
+        Err(_) if fail_open => unavailable("is_revoked"),
+        Err(_) => {
+            unavailable("is_revoked");
+            return Err(Denial::STATE_UNAVAILABLE);
+        }
+    }
+
+    for control in &f.shadow {
+        metrics.control(route, control, "would_deny");
+    }
+
+    // Rate limits.
+    if let Some(limits) = f.rate_limit {
+        let who = subject_key(&f.caller.subject);
+        let scopes: [(&'static str, Option<Rate>, &str); 3] = [
+            ("identity", limits.per_identity, &who),
+            ("role", limits.per_role, &f.role),
+            ("route", limits.per_route, ""),
+        ];
+        for (scope, rate, key) in scopes {
+            let Some(rate) = rate else { continue };
+            let key = format!("rl:{route}:{scope}:{key}");
+            match state.store.rate(&key, rate).await {
+                Ok(RateDecision::Allowed) => {}
+                Ok(RateDecision::Limited { retry_after }) => match limits.mode {
+                    Mode::Enforce => {
+                        metrics.control(route, "rate_limit", "denied");
+                        return Err(Denial::rate_limited(
+                            scope,
+                            rate.count,
+                            rate.per.as_secs().max(1),
+                            retry_after,
+                        ));
+                    }
+                    Mode::Shadow => metrics.control(route, "rate_limit", "would_deny"),
+                },
+                Err(_) if fail_open => unavailable("rate"),
+                Err(_) => {
+                    unavailable("rate");
+                    return Err(Denial::STATE_UNAVAILABLE);
+                }
+            }
+        }
+    }
+
+    let Some(export) = &f.export else {
+        return Ok(Admission::default());
+    };
+    let enforce = export.mode == Mode::Enforce;
+    let mut admission = Admission::default();
+    let refuse = |control: &str, denial: Denial| {
+        if enforce {
+            metrics.control(route, control, "denied");
+            Err(denial)
+        } else {
+            metrics.control(route, control, "would_deny");
+            Ok(())
+        }
+    };
+
+    // Approval.
+    let mut cap = export.max_records;
+    if export.approval_required {
+        match &f.approval_id {
+            None => refuse("approval", Denial::APPROVAL)?,
+            Some(id) => match use_approval(state, f, id, now).await {
+                Ok(Ok(max)) => {
+                    metrics.control(route, "approval", "accepted");
+                    metrics.approval(ApprovalState::Used.as_str());
+                    tracing::info!(route, approval = %id, "approval used");
+                    cap = Some(cap.map_or(max, |c| c.min(max)));
+                    admission.approval = Some(id.clone());
+                }
+                Ok(Err(why)) => refuse("approval", Denial::approval_invalid(why))?,
+                Err(()) if state.exports_fail_open => unavailable("approval"),
+                Err(()) => {
+                    unavailable("approval");
+                    return Err(Denial::STATE_UNAVAILABLE);
+                }
+            },
+        }
+    }
+
+    // Quota: reserve what this response may serve.
+    let mut granted = None;
+    if let Some(quota) = export.quota {
+        let key = format!("q:{route}:{}", subject_key(&f.caller.subject));
+        let want = cap.unwrap_or(quota.records).min(quota.records);
+        match state.store.quota_reserve(&key, quota, want).await {
+            Ok(r) if r.granted == 0 => {
+                let retry = std::time::Duration::from_secs(r.window_end.saturating_sub(now).max(1));
+                refuse(
+                    "quota",
+                    Denial::quota_exceeded(quota.records, quota.window.as_secs(), retry),
+                )?;
+            }
+            Ok(r) => {
+                granted = Some(r.granted);
+                admission.reservation = Some(r);
+            }
+            Err(_) if state.exports_fail_open => unavailable("quota_reserve"),
+            Err(_) => {
+                unavailable("quota_reserve");
+                return Err(Denial::STATE_UNAVAILABLE);
+            }
+        }
+    }
+    let limit = match (cap, granted) {
+        (Some(c), Some(g)) => Some(c.min(g)),
+        (c, g) => c.or(g),
+    };
+    if enforce {
+        admission.record_limit = limit;
+    } else {
+        admission.shadow_cap = limit;
+    }
+    Ok(admission)
+}
+
+/// Checks the approval `id` against the request and marks it used. The inner error is
+/// the fixed reason it cannot be used; the outer one means the store did not answer.
+async fn use_approval(
+    state: &State,
+    f: &Forward,
+    id: &str,
+    now: u64,
+) -> Result<Result<u64, &'static str>, ()> {
+    let store = &state.store;
+    let Some(a) = store.approval_get(id).await.map_err(|_| ())? else {
+        return Ok(Err("no approval has this id"));
+    };
+    if a.requester != f.caller.subject {
+        return Ok(Err("the approval was asked for by someone else"));
+    }
+    if a.route != f.route {
+        return Ok(Err("the approval is for another route"));
+    }
+    if a.target != f.target {
+        return Ok(Err("the approval is for other parameters"));
+    }
+    if a.expired(now) {
+        return Ok(Err("the approval has expired"));
+    }
+    match a.state {
+        ApprovalState::Approved => {}
+        ApprovalState::Pending => return Ok(Err("the approval is still pending")),
+        ApprovalState::Rejected => return Ok(Err("the approval was rejected")),
+        ApprovalState::Used => return Ok(Err("the approval was already used")),
+    }
+    match store
+        .approval_transition(id, ApprovalState::Approved, ApprovalState::Used, None, now)
+        .await
+        .map_err(|_| ())?
+    {
+        Transition::Done(a) => Ok(Ok(a.max_records)),
+        Transition::NotFound => Ok(Err("no approval has this id")),
+        // Another request used it in between (or it just expired).
+        Transition::Conflict(_) => Ok(Err("the approval was already used")),
+    }
+}
