@@ -52,6 +52,12 @@ workers="${WORKERS:-$(nproc)}"
 page_size="${PAGE_SIZE:-20}"
 export_bytes="${EXPORT_BYTES:-100000000}"
 export_format="${EXPORT_FORMAT:-ndjson}"
+case "$export_format" in
+  json) export_type="application/json; charset=utf-8" ;;
+  ndjson) export_type="application/x-ndjson" ;;
+  csv) export_type="text/csv; charset=utf-8" ;;
+  *) echo "EXPORT_FORMAT is json, ndjson or csv" >&2; exit 2 ;;
+esac
 small_appointments=10000
 issuer="https://bench.privgate.invalid"
 audience="privgate"
@@ -265,6 +271,10 @@ write_static_config() {
       default_type "application/json; charset=utf-8";
       add_header X-Powered-By "PHP/5.3.3";
     }
+    location = /api/appointments/export {
+      alias $work/static/export.body;
+      default_type "$export_type";
+    }
   }
 }
 EOF
@@ -279,6 +289,15 @@ start_booking() {
   upstream_pid=$!
   pids+=("$upstream_pid")
   upstream_addr="$(wait_for_address "$upstream_pid" "$work/upstream-$name.out" 600)"
+}
+
+# The static upstream's directory. nginx's workers run as `nobody`: they may pass through
+# the work directory to it, nothing more (the keys stay the owner's).
+static_dir() {
+  mkdir -p "$work/static"
+  chmod 600 "$work"/*.key "$work"/sign.pem
+  chmod 711 "$work"
+  chmod 755 "$work/static"
 }
 
 # Starts the static upstream (write $work/static/appointments.json first).
@@ -453,13 +472,8 @@ stop_all
 # with the upstream out of the way the proxies' own cost decides.
 if [ "${STATIC:-1}" = 1 ]; then
   scenario=static
-  mkdir -p "$work/static"
+  static_dir
   cp "$work/page-legacy-upstream.json" "$work/static/appointments.json"
-  # nginx's workers run as `nobody`: they may pass through the work directory to the
-  # page, nothing more (the keys stay the owner's).
-  chmod 600 "$work"/*.key "$work"/sign.pem
-  chmod 711 "$work"
-  chmod 755 "$work/static"
   chmod 644 "$work/static/appointments.json"
   start_static
   start_proxies static
@@ -474,7 +488,7 @@ fi
 per_row_guess=200
 export_appointments=$(( export_bytes / per_row_guess + 1000 ))
 echo "== export: seeding $export_appointments appointments (takes a while)"
-scenario=export
+scenario=legacy
 start_booking "$export_appointments" export
 start_proxies export
 probe="$(curl -sS --max-time 30 -o /dev/null -w '%{size_download}' \
@@ -486,25 +500,52 @@ echo "kind=meta_export export_path=$export_path" >> "$results"
 echo "== export: GET $export_path ($((probe / 2000)) bytes a row), $rounds round(s)"
 
 export_auth=(-H "Authorization: Bearer $export_token")
-for round in $(seq 1 "$rounds"); do
-  for t in upstream nginx privgate; do
-    case "$t" in
-      nginx) for p in $(nginx_workers); do reset_hwm "$p"; done ;;
-      privgate) reset_hwm "$gw_pid" ;;
-      upstream) reset_hwm "$upstream_pid" ;;
-    esac
-    line="$(curl -sS --max-time 300 -o /dev/null -w '%{http_code} %{size_download} %{time_total}' \
-      "${export_auth[@]}" "$(url_of "$t")$export_path")"
-    read -r status size secs <<< "$line"
-    case "$t" in
-      nginx) hwm="$(max_worker_hwm)" ;;
-      privgate) hwm="$(hwm_kb "$gw_pid")" ;;
-      upstream) hwm="$(hwm_kb "$upstream_pid")" ;;
-    esac
-    echo "kind=export target=$t round=$round status=$status bytes=$size seconds=$secs hwm_kb=$hwm" >> "$results"
-    printf '  %-9s round %s: %s, %s bytes, %s s, peak RSS %s KiB\n' "$t" "$round" "$status" "$size" "$secs" "$hwm"
+export_rounds() {
+  local round t p line status size secs hwm before_p before_u after_p after_u
+  for round in $(seq 1 "$rounds"); do
+    for t in upstream nginx privgate; do
+      case "$t" in
+        nginx) for p in $(nginx_workers); do reset_hwm "$p"; done ;;
+        privgate) reset_hwm "$gw_pid" ;;
+        upstream) reset_hwm "$upstream_pid" ;;
+      esac
+      # shellcheck disable=SC2046
+      before_p="$(ticks $(proxy_pids "$t"))"
+      # shellcheck disable=SC2046
+      before_u="$(ticks $(upstream_pids))"
+      line="$(curl -sS --max-time 300 -o /dev/null -w '%{http_code} %{size_download} %{time_total}' \
+        "${export_auth[@]}" "$(url_of "$t")$export_path")"
+      read -r status size secs <<< "$line"
+      # shellcheck disable=SC2046
+      after_p="$(ticks $(proxy_pids "$t"))"
+      # shellcheck disable=SC2046
+      after_u="$(ticks $(upstream_pids))"
+      case "$t" in
+        nginx) hwm="$(max_worker_hwm)" ;;
+        privgate) hwm="$(hwm_kb "$gw_pid")" ;;
+        upstream) hwm="$(hwm_kb "$upstream_pid")" ;;
+      esac
+      echo "kind=export scenario=$scenario target=$t round=$round status=$status bytes=$size seconds=$secs hwm_kb=$hwm proxy_ticks=$((after_p - before_p)) upstream_ticks=$((after_u - before_u))" >> "$results"
+      printf '  %-9s round %s: %s, %s bytes, %s s, peak RSS %s KiB\n' "$t" "$round" "$status" "$size" "$secs" "$hwm"
+    done
   done
-done
+}
+export_rounds
+if [ "${STATIC:-1}" = 1 ]; then
+  # The same bytes from the static upstream: what the proxies themselves sustain.
+  static_dir
+  curl -sS --max-time 300 -o "$work/static/export.body" "http://$upstream_addr$export_path"
+  chmod 644 "$work/static/export.body"
+fi
 stop_all
+
+if [ "${STATIC:-1}" = 1 ]; then
+  echo "== export ($((export_bytes / 1000000)) MB from the static upstream)"
+  scenario=static
+  start_static
+  start_proxies export-static
+  export_rounds
+  stop_all
+fi
 
 python3 "$helper" report "$results"
