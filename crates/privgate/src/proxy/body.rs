@@ -142,6 +142,8 @@ pub struct MaskedBody {
     /// The body was cut at its record limit: the error to end with once the frames
     /// decided before the cut are sent.
     cut: Option<&'static str>,
+    /// The body has yielded once since the cut (see [`MaskedBody::next_frame`]).
+    cut_yielded: bool,
     masker: Masker,
     frames: VecDeque<Bytes>,
     read_timeout: Duration,
@@ -175,6 +177,7 @@ impl MaskedBody {
             decoder_more: false,
             draining: false,
             cut: None,
+            cut_yielded: false,
             masker,
             frames: VecDeque::new(),
             read_timeout,
@@ -262,7 +265,11 @@ impl MaskedBody {
         );
     }
 
-    fn fail(&mut self, reason: &'static str) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn fail(
+        &mut self,
+        reason: &'static str,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         self.done = true;
         if reason == "record-limit" {
             // The engine stopped at a record boundary: what it decided so far is masked
@@ -292,15 +299,22 @@ impl MaskedBody {
             "response aborted"
         );
         if self.cut.is_some() {
-            return self.next_frame();
+            return self.next_frame(cx);
         }
         Poll::Ready(Some(Err(format!("response aborted: {reason}").into())))
     }
 
-    /// The next queued frame, then the pending cut's error, then the end.
-    fn next_frame(&mut self) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    /// The next queued frame, then the pending cut's error, then the end. Before the
+    /// cut's error the body yields once, so the connection flushes the records sent
+    /// before it (an error drops the connection with whatever is still buffered).
+    fn next_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         if let Some(b) = self.frames.pop_front() {
             return Poll::Ready(Some(Ok(Frame::data(b))));
+        }
+        if self.cut.is_some() && !self.cut_yielded {
+            self.cut_yielded = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
         }
         if let Some(reason) = self.cut.take() {
             return Poll::Ready(Some(Err(format!("response aborted: {reason}").into())));
@@ -349,11 +363,11 @@ impl Body for MaskedBody {
                 return Poll::Ready(Some(Ok(Frame::data(b))));
             }
             if this.done {
-                return this.next_frame();
+                return this.next_frame(cx);
             }
             if this.decoding() {
                 if let Err(reason) = this.decode_step() {
-                    return this.fail(reason);
+                    return this.fail(reason, cx);
                 }
                 continue;
             }
@@ -361,7 +375,7 @@ impl Body for MaskedBody {
             let frame = match polled {
                 Poll::Pending => {
                     ready!(this.idle.as_mut().poll(cx));
-                    return this.fail("upstream-read-timeout");
+                    return this.fail("upstream-read-timeout", cx);
                 }
                 Poll::Ready(f) => f,
             };
@@ -384,7 +398,7 @@ impl Body for MaskedBody {
                 None => this.end(),
             };
             if let Err(reason) = step {
-                return this.fail(reason);
+                return this.fail(reason, cx);
             }
         }
     }

@@ -196,7 +196,22 @@ pub fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
 /// Sends one request with `Connection: close` (and an empty body for methods that may
 /// carry one) and reads until EOF.
 pub fn request(addr: &str, method: &str, target: &str, headers: &[(&str, &str)]) -> Raw {
-    let all = exchange(addr, method, target, headers);
+    parse(&exchange(addr, method, target, headers))
+}
+
+/// [`request`] with `body` (sent with its `Content-Length`).
+pub fn request_with_body(
+    addr: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Raw {
+    parse(&send(addr, method, target, headers, Some(body)))
+}
+
+/// A raw response, split into status, headers and body.
+pub fn parse(all: &[u8]) -> Raw {
     let head_end = all
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -217,22 +232,99 @@ pub fn request(addr: &str, method: &str, target: &str, headers: &[(&str, &str)])
 
 /// Sends one request as [`request`] does and returns every byte received until EOF
 /// (possibly none, when the gateway closes before a response head).
-#[allow(dead_code)]
 pub fn exchange(addr: &str, method: &str, target: &str, headers: &[(&str, &str)]) -> Vec<u8> {
+    send(addr, method, target, headers, None)
+}
+
+fn send(
+    addr: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Vec<u8> {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if !matches!(method, "GET" | "HEAD") {
-        req.push_str("Content-Length: 0\r\n");
+    match body {
+        Some(b) => req.push_str(&format!("Content-Length: {}\r\n", b.len())),
+        None if !matches!(method, "GET" | "HEAD") => req.push_str("Content-Length: 0\r\n"),
+        None => {}
     }
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body.unwrap_or_default());
+    s.write_all(&bytes).unwrap();
     let mut all = Vec::new();
     let _ = s.read_to_end(&mut all);
     all
+}
+
+/// A throwaway identity provider: an Ed25519 key (kid `ed1`), its JWKS, and tokens.
+pub struct Idp {
+    key: ring::signature::Ed25519KeyPair,
+}
+
+/// The issuer [`Idp`] tokens carry.
+pub const ISSUER: &str = "https://idp.example";
+
+impl Idp {
+    pub fn new() -> Idp {
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        Idp {
+            key: ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap(),
+        }
+    }
+
+    /// Writes `jwks.json` into `dir` and returns the `identity:` section using it.
+    pub fn install(&self, dir: &Path) -> String {
+        use base64::Engine as _;
+        use ring::signature::KeyPair as _;
+        let x =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.key.public_key().as_ref());
+        let jwks = format!(r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","kid":"ed1","x":"{x}"}}]}}"#);
+        std::fs::write(dir.join("jwks.json"), jwks).unwrap();
+        format!("{{ jwt: {{ jwks_file: jwks.json, issuer: \"{ISSUER}\", audience: privgate }} }}")
+    }
+
+    /// A token for `sub` with `roles`, valid for 10 minutes, plus `extra` claims (a JSON
+    /// object's members, e.g. `"acr":"mfa","auth_time":123`).
+    pub fn token(&self, sub: &str, roles: &[&str], extra: &str) -> String {
+        use base64::Engine as _;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let now = now();
+        let roles: Vec<String> = roles.iter().map(|r| format!("\"{r}\"")).collect();
+        let sep = if extra.is_empty() { "" } else { "," };
+        let claims = format!(
+            r#"{{"sub":"{sub}","iss":"{ISSUER}","aud":"privgate","iat":{now},"exp":{},"roles":[{}]{sep}{extra}}}"#,
+            now + 600,
+            roles.join(",")
+        );
+        let input = format!(
+            "{}.{}",
+            b64(br#"{"alg":"EdDSA","typ":"JWT","kid":"ed1"}"#),
+            b64(claims.as_bytes())
+        );
+        let sig = self.key.sign(input.as_bytes());
+        format!("Bearer {input}.{}", b64(sig.as_ref()))
+    }
+
+    /// A token as [`Idp::token`] with a fresh second factor (`acr` `mfa`, `auth_time` now).
+    pub fn mfa_token(&self, sub: &str, roles: &[&str]) -> String {
+        self.token(sub, roles, &format!(r#""acr":"mfa","auth_time":{}"#, now()))
+    }
+}
+
+/// Unix seconds now.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// `GET url` (an `http://ADDR/path` URL).
