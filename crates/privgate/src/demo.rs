@@ -251,6 +251,9 @@ fn bound_url(bound: Bound) -> String {
     format!("http://{}", bound.addr)
 }
 
+/// The export the demo's approval sequence runs.
+const EXPORT: &str = "/api/appointments/export?format=csv&limit=5";
+
 /// What the demo prints once the gateway listens.
 struct Script<'a, T> {
     gateway: String,
@@ -305,11 +308,31 @@ impl<T: Fn(&str) -> String> Script<'_, T> {
         s.push_str(&curl(
             "-si",
             Some("data-exporter"),
-            "/api/appointments/export?format=csv&limit=5",
-            "401: data-exporter; exports need a step-up flow, not there yet",
+            EXPORT,
+            "403: an export needs another person's approval",
         ));
+        s.push_str(&self.approved_export());
         s.push_str("# Ctrl-C stops the gateway and the upstream and removes the keys\n");
         s
+    }
+
+    /// The shell lines of one approved export, to paste as a whole.
+    fn approved_export(&self) -> String {
+        let gw = &self.gateway;
+        let exporter = (self.tokens)("data-exporter");
+        let approver = (self.tokens)("auditor");
+        format!(
+            "# one approved export, four eyes (paste these lines together): the data exporter asks,\n\
+             # the auditor approves, the exporter runs it once; the tokens' second factor counts as\n\
+             # fresh for 5 minutes (the export routes' step-up), restart the demo for new ones\n\
+             EXPORTER='Authorization: Bearer {exporter}'\n\
+             APPROVER='Authorization: Bearer {approver}'\n\
+             ID=$(curl -s -H \"$EXPORTER\" -H 'Content-Type: application/json' -d '{{\"path\":\"{EXPORT}\",\"reason\":\"monthly report\",\"max_records\":5}}' '{gw}/_privgate/approvals' | sed -n 's/.*\"id\":\"\\([^\"]*\\)\".*/\\1/p'); echo \"approval $ID\"\n\
+             curl -s -H \"$APPROVER\" '{gw}/_privgate/approvals?state=pending'; echo   # what the approver sees\n\
+             curl -s -X POST -H \"$APPROVER\" \"{gw}/_privgate/approvals/$ID/approve\"; echo   # approved\n\
+             curl -s -H \"$EXPORTER\" -H \"Privgate-Approval: $ID\" '{gw}{EXPORT}'   # the export, as a data exporter sees it\n\
+             curl -si -H \"$EXPORTER\" -H \"Privgate-Approval: $ID\" '{gw}{EXPORT}'   # 403: an approval is used once\n"
+        )
     }
 }
 

@@ -143,6 +143,30 @@ fn the_demo_serves_each_role_its_view_and_cleans_up_on_sigterm() {
     assert_eq!(anonymous.status, 401, "{anonymous:?}");
     assert!(anonymous.header("www-authenticate").is_some());
 
+    // The approved-export sequence, pasted as printed, into bash with curl.
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with("EXPORTER="))
+        .expect("the approved export sequence");
+    let end = lines
+        .iter()
+        .position(|l| l.ends_with("# 403: an approval is used once"))
+        .expect("its last line");
+    let script = lines[start..=end].join("\n");
+    let out = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .output()
+        .expect("bash runs (curl must be installed: .ci/test installs it)");
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(out.contains("approval apr_"), "{out}");
+    assert!(out.contains("\"state\":\"approved\""), "{out}");
+    assert!(
+        out.contains("appointment_id,patient_name,phone"),
+        "the CSV export ran: {out}"
+    );
+    assert!(out.contains("****"), "masked for a data exporter: {out}");
+    assert!(out.contains("the approval was already used"), "{out}");
+
     terminate(&demo.0);
     let exit = wait_for(&mut demo.0, Duration::from_secs(40)).expect("the demo stops on SIGTERM");
     assert!(exit.success(), "{exit:?}");
