@@ -22,6 +22,7 @@
 //! the price that a running export holds its reservation until it ends.
 
 pub mod memory;
+pub mod redis;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -227,6 +228,8 @@ pub struct Revocation {
 pub enum Store {
     /// One process, approvals and revocations on disk.
     Memory(memory::MemoryStore),
+    /// Shared by the replicas through Redis.
+    Redis(redis::RedisStore),
 }
 
 impl Store {
@@ -236,9 +239,7 @@ impl Store {
             StateBackend::Memory { path } => {
                 Ok(Store::Memory(memory::MemoryStore::open(path, clock)?))
             }
-            StateBackend::Redis(_) => Err(StoreError::Unavailable(
-                "the redis backend is not available in this build".into(),
-            )),
+            StateBackend::Redis(r) => Ok(Store::Redis(redis::RedisStore::open(r, clock).await?)),
         }
     }
 
@@ -246,6 +247,7 @@ impl Store {
     pub fn backend(&self) -> &'static str {
         match self {
             Store::Memory(_) => "memory",
+            Store::Redis(_) => "redis",
         }
     }
 
@@ -253,6 +255,7 @@ impl Store {
     pub async fn rate(&self, key: &str, rate: Rate) -> Result<RateDecision, StoreError> {
         match self {
             Store::Memory(m) => Ok(m.rate(key, rate)),
+            Store::Redis(r) => r.rate(key, rate).await,
         }
     }
 
@@ -266,6 +269,7 @@ impl Store {
     ) -> Result<Reservation, StoreError> {
         match self {
             Store::Memory(m) => Ok(m.quota_reserve(key, quota, want)),
+            Store::Redis(r) => r.quota_reserve(key, quota, want).await,
         }
     }
 
@@ -277,6 +281,7 @@ impl Store {
                 m.quota_settle(r, served);
                 Ok(())
             }
+            Store::Redis(s) => s.quota_settle(r, served).await,
         }
     }
 
@@ -284,6 +289,7 @@ impl Store {
     pub async fn approval_create(&self, a: &Approval) -> Result<(), StoreError> {
         match self {
             Store::Memory(m) => m.approval_create(a),
+            Store::Redis(r) => r.approval_create(a).await,
         }
     }
 
@@ -291,6 +297,7 @@ impl Store {
     pub async fn approval_get(&self, id: &str) -> Result<Option<Approval>, StoreError> {
         match self {
             Store::Memory(m) => Ok(m.approval_get(id)),
+            Store::Redis(r) => r.approval_get(id).await,
         }
     }
 
@@ -298,6 +305,7 @@ impl Store {
     pub async fn approval_list(&self) -> Result<Vec<Approval>, StoreError> {
         match self {
             Store::Memory(m) => Ok(m.approval_list()),
+            Store::Redis(r) => r.approval_list().await,
         }
     }
 
@@ -314,6 +322,7 @@ impl Store {
     ) -> Result<Transition, StoreError> {
         match self {
             Store::Memory(m) => m.approval_transition(id, from, to, by, now),
+            Store::Redis(r) => r.approval_transition(id, from, to, by, now).await,
         }
     }
 
@@ -321,6 +330,7 @@ impl Store {
     pub async fn revoke(&self, r: &Revocation) -> Result<(), StoreError> {
         match self {
             Store::Memory(m) => m.revoke(r),
+            Store::Redis(s) => s.revoke(r).await,
         }
     }
 
@@ -328,6 +338,7 @@ impl Store {
     pub async fn unrevoke(&self, kind: RevocationKind, value: &str) -> Result<bool, StoreError> {
         match self {
             Store::Memory(m) => m.unrevoke(kind, value),
+            Store::Redis(r) => r.unrevoke(kind, value).await,
         }
     }
 
@@ -335,6 +346,7 @@ impl Store {
     pub async fn revocations(&self) -> Result<Vec<Revocation>, StoreError> {
         match self {
             Store::Memory(m) => Ok(m.revocations()),
+            Store::Redis(r) => r.revocations().await,
         }
     }
 
@@ -342,6 +354,7 @@ impl Store {
     pub async fn is_revoked(&self, values: &[(RevocationKind, &str)]) -> Result<bool, StoreError> {
         match self {
             Store::Memory(m) => Ok(m.is_revoked(values)),
+            Store::Redis(r) => r.is_revoked(values).await,
         }
     }
 }
