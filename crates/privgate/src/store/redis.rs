@@ -721,26 +721,46 @@ mod tests {
     struct RedisServer {
         port: u16,
         dir: tempfile::TempDir,
+        args: Vec<String>,
         child: Option<Child>,
     }
 
     impl RedisServer {
         fn start() -> RedisServer {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port")
-                .port();
-            let mut server = RedisServer {
-                port,
-                dir: tempfile::tempdir().expect("a temporary directory"),
-                child: None,
-            };
-            server.restart();
-            server
+            RedisServer::start_with(&[])
         }
 
-        /// Starts the server (again) on its port.
+        /// A server with these extra arguments (e.g. `--requirepass`).
+        fn start_with(args: &[&str]) -> RedisServer {
+            // A port found free can be taken by another test before the server binds
+            // it: then try another.
+            for _ in 0..5 {
+                let port = TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr())
+                    .expect("a free port")
+                    .port();
+                let mut server = RedisServer {
+                    port,
+                    dir: tempfile::tempdir().expect("a temporary directory"),
+                    args: args.iter().map(|a| (*a).to_owned()).collect(),
+                    child: None,
+                };
+                if server.try_start().is_ok() {
+                    return server;
+                }
+            }
+            panic!("redis-server could not listen on a free port");
+        }
+
+        /// Starts the server again on its port.
         fn restart(&mut self) {
+            if let Err(status) = self.try_start() {
+                panic!("redis-server on port {} exited: {status}", self.port);
+            }
+        }
+
+        /// Starts the server and waits until it listens; its exit status if it exits.
+        fn try_start(&mut self) -> Result<(), std::process::ExitStatus> {
             self.kill();
             let child = Command::new("redis-server")
                 .args(["--port", &self.port.to_string()])
@@ -748,6 +768,7 @@ mod tests {
                 .args(["--save", "", "--appendonly", "no"])
                 .arg("--dir")
                 .arg(self.dir.path())
+                .args(&self.args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -767,11 +788,13 @@ mod tests {
                     .and_then(|c| c.try_wait().ok())
                     .flatten()
                 {
-                    panic!("redis-server on port {} exited: {status}", self.port);
+                    self.child = None;
+                    return Err(status);
                 }
                 assert!(Instant::now() < deadline, "redis-server did not start");
                 std::thread::sleep(Duration::from_millis(10));
             }
+            Ok(())
         }
 
         fn kill(&mut self) {
@@ -1259,6 +1282,35 @@ mod tests {
             assert!(Instant::now() < deadline, "did not recover: {e}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    #[tokio::test]
+    async fn the_password_is_sent_and_never_shown() {
+        let server = RedisServer::start_with(&["--requirepass", "s3cret-pw"]);
+        let (clock, _) = Clock::manual(T0);
+        let e = RedisStore::open(&server.config(), clock.clone())
+            .await
+            .unwrap_err();
+        let StoreError::Unavailable(text) = &e else {
+            panic!("{e:?}")
+        };
+        assert!(text.starts_with("redis connect"), "{text}");
+        let wrong = RedisConfig {
+            password: Some("wrong-pw".into()),
+            ..server.config()
+        };
+        let e = RedisStore::open(&wrong, clock.clone()).await.unwrap_err();
+        assert!(!e.to_string().contains("wrong-pw"), "{e}");
+        let right = RedisConfig {
+            password: Some("s3cret-pw".into()),
+            ..server.config()
+        };
+        let s = RedisStore::open(&right, clock).await.unwrap();
+        assert!(!format!("{s:?}").contains("s3cret"));
+        s.approval_create(&approval("apr_1", T0 / 1000))
+            .await
+            .unwrap();
+        assert!(s.approval_get("apr_1").await.unwrap().is_some());
     }
 
     #[tokio::test]
