@@ -26,9 +26,13 @@
 //! `command_timeout`; a failure or a timeout is [`StoreError::Unavailable`] naming the
 //! operation, never a key (keys hold subjects). A connection that failed is dropped and
 //! the next operation connects anew (at most one attempt every 100 ms, in between
-//! operations fail at once), so a Redis restart heals without restarting the gateway. A
-//! restarted Redis without persistence starts empty: quotas and rate limits start over,
-//! and approvals and revocations kept only there are gone.
+//! operations fail at once), so a Redis restart heals without restarting the gateway.
+//! An operation whose idle connection turns out broken is sent once more on a new one
+//! when that is harmless or errs on the safe side (reads, whole-value writes, one more
+//! request or reserved record counted); quota settlements and approval transitions are
+//! never sent twice, and fail instead. A restarted Redis without persistence starts
+//! empty: quotas and rate limits start over, and approvals and revocations kept only
+//! there are gone. The gateway does not start while Redis cannot be reached.
 //!
 //! Revocation checks keep working through a short outage: each replica keeps a local copy
 //! of the revoked values, loaded at start, reloaded whole at most once a second when
