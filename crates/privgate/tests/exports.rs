@@ -314,6 +314,10 @@ roles:
   exporter:
     clearance: L1
     above: { L2: partial }
+  approver:
+    clearance: L1
+    above: { L2: redact }
+    approves: [approved-export]
 routes:
   - name: export
     match: { methods: [GET], path: /export }
@@ -325,6 +329,11 @@ routes:
     allow: [exporter]
     formats: [ndjson]
     rate_limit: { per_identity: 3/min }
+  - name: approved-export
+    match: { methods: [GET], path: /approved-export }
+    allow: [exporter]
+    formats: [ndjson]
+    export: { approval: required, max_records: 25, quota: 30/day }
   - name: shadowed
     match: { methods: [GET], path: /shadowed }
     allow: [exporter]
@@ -378,6 +387,46 @@ fn quotas_cut_a_response_mid_stream_then_refuse_before_the_upstream() {
     // Another identity has its own quota.
     let r = export(&gw, &idp.token("bob", &["exporter"], ""), "/export", None);
     assert_eq!(r.status, 200);
+}
+
+#[test]
+fn an_export_refused_by_its_quota_keeps_its_approval_and_quotas_span_routes() {
+    let (up, _heads) = fake_upstream(ndjson(25));
+    let idp = Idp::new();
+    let dir = policy(QUOTA_POLICY);
+    let gw = gateway(&up, dir.path(), &idp, "");
+    let alice = idp.token("alice", &["exporter"], "");
+    let bob = idp.mfa_token("bob", &["approver"]);
+    // The unapproved export route and the approved one share one daily allowance.
+    assert_eq!(export(&gw, &alice, "/export", None).status, 200);
+    let approve = |id: &str| {
+        let r = post_json(
+            gw.addr(),
+            &format!("/_privgate/approvals/{id}/approve"),
+            &bob,
+            "",
+        );
+        assert_eq!(r.status, 200, "{r:?}");
+    };
+    let first = ask(&gw, &alice, "/approved-export", 25);
+    approve(&first);
+    let r = export(&gw, &alice, "/approved-export", Some(&first));
+    assert_eq!(chunks(&r.body).lines().count(), 5, "the 5 left of 30");
+    let second = ask(&gw, &alice, "/approved-export", 25);
+    approve(&second);
+    let r = export(&gw, &alice, "/approved-export", Some(&second));
+    assert_eq!((r.status, problem_type(&r)), (429, "quota-exceeded".into()));
+    let r = request(
+        gw.addr(),
+        "GET",
+        &format!("/_privgate/approvals/{second}"),
+        &auth(&alice),
+    );
+    assert_eq!(
+        r.json()["state"],
+        "approved",
+        "not spent by the refusal: {r:?}"
+    );
 }
 
 #[test]
@@ -455,4 +504,116 @@ fn a_revocation_takes_effect_on_the_next_request_and_can_be_lifted() {
     );
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(export(&gw, &alice, "/shadowed", None).status, 200);
+}
+
+// Two gateway processes sharing one real `redis-server`: quotas, approvals, rate limits
+// and revocations hold across replicas.
+
+#[test]
+fn two_replicas_share_quotas_rate_limits_and_revocations_through_redis() {
+    let redis = loopback::RedisServer::start();
+    let (up, heads) = fake_upstream(ndjson(25));
+    let idp = Idp::new();
+    let dir = policy(QUOTA_POLICY);
+    let a = gateway(&up, dir.path(), &idp, &redis.state_config());
+    let b = gateway(&up, dir.path(), &idp, &redis.state_config());
+    let alice = idp.token("alice", &["exporter"], "");
+
+    // The quota (30/day, 25 per export): 25 through A, the last 5 through B, then refused
+    // on A before its upstream is called.
+    let r = export(&a, &alice, "/export", None);
+    assert_eq!(chunks(&r.body).lines().count(), 25);
+    let r = export(&b, &alice, "/export", None);
+    assert!(
+        dechunk(&r.body).is_none(),
+        "cut on the other replica: {r:?}"
+    );
+    assert_eq!(chunks(&r.body).lines().count(), 5);
+    let r = export(&a, &alice, "/export", None);
+    assert_eq!((r.status, problem_type(&r)), (429, "quota-exceeded".into()));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(heads.try_iter().count(), 2);
+
+    // The rate limit (3/min per identity) counts both replicas.
+    let bob = idp.token("bob", &["exporter"], "");
+    for gw in [&a, &b, &a] {
+        assert_eq!(export(gw, &bob, "/list", None).status, 200);
+    }
+    let r = export(&b, &bob, "/list", None);
+    assert_eq!((r.status, problem_type(&r)), (429, "rate-limited".into()));
+
+    // A revocation through A's admin listener refuses the next request on B.
+    let carol = idp.token("carol", &["exporter"], "");
+    assert_eq!(export(&b, &carol, "/shadowed", None).status, 200);
+    let r = request_with_body(
+        a.admin(),
+        "POST",
+        "/admin/revocations",
+        &[("Authorization", "Bearer admin-token-0123456789")],
+        br#"{"kind":"subject","value":"carol"}"#,
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    let r = export(&b, &carol, "/shadowed", None);
+    assert_eq!((r.status, problem_type(&r)), (401, "revoked".into()));
+}
+
+#[test]
+fn two_replicas_share_one_approval_through_redis() {
+    let redis = loopback::RedisServer::start();
+    let up = upstream();
+    let idp = Idp::new();
+    let a = gateway(&up.addr, &clinic(), &idp, &redis.state_config());
+    let b = gateway(&up.addr, &clinic(), &idp, &redis.state_config());
+    let alice = idp.mfa_token("alice", &["data-exporter"]);
+    let bob = idp.mfa_token("bob", &["auditor"]);
+    // Asked on A, approved on B, used on A, replayed on B.
+    let id = ask(&a, &alice, EXPORT, 10);
+    let r = post_json(
+        b.addr(),
+        &format!("/_privgate/approvals/{id}/approve"),
+        &bob,
+        "",
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = export(&a, &alice, EXPORT, Some(&id));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(chunks(&r.body).lines().count(), 10);
+    let r = export(&b, &alice, EXPORT, Some(&id));
+    assert_eq!(r.json()["detail"], "the approval was already used");
+    // Self-approval is refused on either replica.
+    let id = ask(&b, &alice, EXPORT, 10);
+    let both = idp.mfa_token("alice", &["data-exporter", "auditor"]);
+    let r = post_json(
+        a.addr(),
+        &format!("/_privgate/approvals/{id}/approve"),
+        &both,
+        "",
+    );
+    assert_eq!((r.status, problem_type(&r)), (403, "self-approval".into()));
+}
+
+#[test]
+fn with_redis_down_exports_fail_closed_and_other_routes_go_on_unmetered() {
+    let redis = loopback::RedisServer::start();
+    let (up, _heads) = fake_upstream(ndjson(3));
+    let idp = Idp::new();
+    let dir = policy(QUOTA_POLICY);
+    let gw = gateway(&up, dir.path(), &idp, &redis.state_config());
+    let alice = idp.token("alice", &["exporter"], "");
+    assert_eq!(export(&gw, &alice, "/export", None).status, 200);
+    drop(redis);
+    let r = export(&gw, &alice, "/export", None);
+    assert_eq!(
+        (r.status, problem_type(&r)),
+        (503, "state-unavailable".into())
+    );
+    for _ in 0..5 {
+        // Past its 3/min rate limit: unmetered while the store cannot answer.
+        assert_eq!(export(&gw, &alice, "/list", None).status, 200);
+    }
+    let m = admin_metrics(&gw);
+    assert!(
+        m.contains("privgate_state_errors_total{operation=\"quota_reserve\"}"),
+        "{m}"
+    );
 }

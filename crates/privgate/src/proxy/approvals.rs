@@ -31,12 +31,13 @@ use privgate_policy::{Decision, Mode, Policy, StepUp};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::control::check_revoked;
 use super::path::{normalize_path, query_pairs};
 use super::problem::Denial;
-use super::request::{canonical_target, step_up_met};
+use super::request::{canonical_target, identify, step_up_met};
 use super::{ProxyBody, State};
 use crate::identity::Identity;
-use crate::store::{new_approval_id, Approval, ApprovalState, RevocationKind, Transition};
+use crate::store::{new_approval_id, Approval, ApprovalState, Transition};
 
 /// The prefix of the gateway's own endpoints.
 pub const PREFIX: &str = "/_privgate";
@@ -137,27 +138,12 @@ pub async fn handle(
     peer: SocketAddr,
     now: u64,
 ) -> Response<ProxyBody> {
-    let caller = match state.identifier.identify(&parts.headers, peer.ip(), now) {
-        Ok(Some(identity)) => identity,
-        Ok(None) => {
-            return Denial::unauthenticated(state.identifier.challenge_missing()).response()
-        }
-        Err(e) => return Denial::credential_refused(&e, state.identifier.challenge(&e)).response(),
+    let caller = match identify(state, parts, peer, now) {
+        Ok(c) => c,
+        Err(d) => return d.response(),
     };
-    let mut keys = vec![(RevocationKind::Subject, caller.subject.as_str())];
-    if let Some(jti) = &caller.jti {
-        keys.push((RevocationKind::Jti, jti));
-    }
-    if let Some(d) = &caller.key_digest {
-        keys.push((RevocationKind::ApiKey, d));
-    }
-    match state.store.is_revoked(&keys).await {
-        Ok(false) => {}
-        Ok(true) => return Denial::revoked(state.identifier.challenge_missing()).response(),
-        Err(_) => {
-            state.metrics.store_error("is_revoked");
-            return Denial::STATE_UNAVAILABLE.response();
-        }
+    if let Err(d) = check_revoked(state, &caller).await {
+        return d.response();
     }
     let path = normalize_path(parts.uri.path(), false).unwrap_or_default();
     let segments: Vec<&str> = path

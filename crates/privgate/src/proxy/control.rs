@@ -4,8 +4,9 @@
 //! and decides how many records the response may carry ([`Admission::record_limit`]);
 //! the body phase (`body.rs`) enforces that limit mid-stream and settles the quota.
 //!
-//! Order: revocation (a revoked caller learns nothing else), rate limits (identity,
-//! role, route), then the export's approval (present, the caller's own, for this route
+//! Order: revocation ([`check_revoked`], right after identification, before the route
+//! is even matched: a revoked caller learns nothing else), rate limits (identity, role,
+//! route), then the export's approval (present, the caller's own, for this route
 //! and these parameters, approved, unexpired, and atomically marked used), then the
 //! quota reservation. Each control in `shadow` mode computes its decision, counts it as
 //! `would_deny` and lets the request through. When the store cannot answer, exports are
@@ -20,6 +21,7 @@ use privgate_policy::{Mode, Rate};
 use super::problem::Denial;
 use super::request::Forward;
 use super::State;
+use crate::identity::Identity;
 use crate::store::{ApprovalState, RateDecision, Reservation, RevocationKind, Transition};
 
 /// What the control phase allows.
@@ -45,6 +47,34 @@ fn subject_key(subject: &str) -> String {
         .collect()
 }
 
+/// Whether `caller` (or the token or key it presented) is revoked: `Err` is the
+/// refusal, a revocation or the store failing (closed for everyone: a caller whose
+/// revocation cannot be checked is not let in, unless `on_unavailable.other: allow`).
+pub async fn check_revoked(state: &State, caller: &Identity) -> Result<(), Denial> {
+    let mut keys = vec![(RevocationKind::Subject, caller.subject.as_str())];
+    if let Some(jti) = &caller.jti {
+        keys.push((RevocationKind::Jti, jti));
+    }
+    if let Some(d) = &caller.key_digest {
+        keys.push((RevocationKind::ApiKey, d));
+    }
+    match state.store.is_revoked(&keys).await {
+        Ok(false) => Ok(()),
+        Ok(true) => {
+            state.metrics.control("", "revocation", "denied");
+            Err(Denial::revoked(state.identifier.challenge_missing()))
+        }
+        Err(_) => {
+            state.metrics.store_error("is_revoked");
+            if state.other_fail_open {
+                Ok(())
+            } else {
+                Err(Denial::STATE_UNAVAILABLE)
+            }
+        }
+    }
+}
+
 /// Runs the controls for an allowed request at `now` (Unix seconds).
 pub async fn admit(state: &State, f: &Forward, now: u64) -> Result<Admission, Denial> {
     let metrics = &state.metrics;
@@ -60,27 +90,6 @@ pub async fn admit(state: &State, f: &Forward, now: u64) -> Result<Admission, De
         metrics.control(route, "state", "unavailable");
         tracing::warn!(route, operation, "state backend unavailable");
     };
-
-    // Revocation.
-    let mut keys = vec![(RevocationKind::Subject, f.caller.subject.as_str())];
-    if let Some(jti) = &f.caller.jti {
-        keys.push((RevocationKind::Jti, jti));
-    }
-    if let Some(d) = &f.caller.key_digest {
-        keys.push((RevocationKind::ApiKey, d));
-    }
-    match state.store.is_revoked(&keys).await {
-        Ok(false) => {}
-        Ok(true) => {
-            metrics.control(route, "revocation", "denied");
-            return Err(Denial::revoked(state.identifier.challenge_missing()));
-        }
-        Err(_) if fail_open => unavailable("is_revoked"),
-        Err(_) => {
-            unavailable("is_revoked");
-            return Err(Denial::STATE_UNAVAILABLE);
-        }
-    }
 
     for control in &f.shadow {
         metrics.control(route, control, "would_deny");
@@ -135,18 +144,17 @@ pub async fn admit(state: &State, f: &Forward, now: u64) -> Result<Admission, De
         }
     };
 
-    // Approval.
+    // Approval: checked first (read only), spent only once the quota let the export
+    // through, so a refused export keeps its approval.
     let mut cap = export.max_records;
+    let mut approval = None;
     if export.approval_required {
         match &f.approval_id {
             None => refuse("approval", Denial::APPROVAL)?,
-            Some(id) => match use_approval(state, f, id, now).await {
+            Some(id) => match check_approval(state, f, id, now).await {
                 Ok(Ok(max)) => {
-                    metrics.control(route, "approval", "accepted");
-                    metrics.approval(ApprovalState::Used.as_str());
-                    tracing::info!(route, approval = %id, "approval used");
                     cap = Some(cap.map_or(max, |c| c.min(max)));
-                    admission.approval = Some(id.clone());
+                    approval = Some(id.clone());
                 }
                 Ok(Err(why)) => refuse("approval", Denial::approval_invalid(why))?,
                 Err(()) if state.exports_fail_open => unavailable("approval"),
@@ -158,10 +166,16 @@ pub async fn admit(state: &State, f: &Forward, now: u64) -> Result<Admission, De
         }
     }
 
-    // Quota: reserve what this response may serve.
+    // Quota: reserve what this response may serve. One counter per identity and window
+    // length, shared by every export route with that window (the clinic's CSV, NDJSON
+    // and JSON exports draw on one daily allowance, not three).
     let mut granted = None;
     if let Some(quota) = export.quota {
-        let key = format!("q:{route}:{}", subject_key(&f.caller.subject));
+        let key = format!(
+            "q:{}:{}",
+            quota.window.as_secs(),
+            subject_key(&f.caller.subject)
+        );
         let want = cap.unwrap_or(quota.records).min(quota.records);
         match state.store.quota_reserve(&key, quota, want).await {
             Ok(r) if r.granted == 0 => {
@@ -182,6 +196,42 @@ pub async fn admit(state: &State, f: &Forward, now: u64) -> Result<Admission, De
             }
         }
     }
+
+    // Spend the approval (atomically: two requests racing for it, one wins).
+    if let Some(id) = approval {
+        let spent = state
+            .store
+            .approval_transition(&id, ApprovalState::Approved, ApprovalState::Used, None, now)
+            .await;
+        let why = match spent {
+            Ok(Transition::Done(_)) => None,
+            Ok(Transition::NotFound) => Some("no approval has this id"),
+            Ok(Transition::Conflict(_)) => Some("the approval was already used"),
+            Err(_) if state.exports_fail_open => {
+                unavailable("approval_transition");
+                None
+            }
+            Err(_) => {
+                unavailable("approval_transition");
+                release(state, admission.reservation.take());
+                return Err(Denial::STATE_UNAVAILABLE);
+            }
+        };
+        match why {
+            None => {
+                metrics.control(route, "approval", "accepted");
+                metrics.approval(ApprovalState::Used.as_str());
+                tracing::info!(route, approval = %id, "approval used");
+                admission.approval = Some(id);
+            }
+            Some(why) => {
+                if enforce {
+                    release(state, admission.reservation.take());
+                }
+                refuse("approval", Denial::approval_invalid(why))?;
+            }
+        }
+    }
     let limit = match (cap, granted) {
         (Some(c), Some(g)) => Some(c.min(g)),
         (c, g) => c.or(g),
@@ -194,16 +244,22 @@ pub async fn admit(state: &State, f: &Forward, now: u64) -> Result<Admission, De
     Ok(admission)
 }
 
-/// Checks the approval `id` against the request and marks it used. The inner error is
-/// the fixed reason it cannot be used; the outer one means the store did not answer.
-async fn use_approval(
+/// Gives a reservation back whole (the request was refused after it was made).
+fn release(state: &State, r: Option<Reservation>) {
+    if let Some(r) = r {
+        super::body::settle(std::sync::Arc::clone(&state.store), r, 0);
+    }
+}
+
+/// Checks the approval `id` against the request, without spending it: its cap, or the
+/// fixed reason it cannot be used; the outer error means the store did not answer.
+async fn check_approval(
     state: &State,
     f: &Forward,
     id: &str,
     now: u64,
 ) -> Result<Result<u64, &'static str>, ()> {
-    let store = &state.store;
-    let Some(a) = store.approval_get(id).await.map_err(|_| ())? else {
+    let Some(a) = state.store.approval_get(id).await.map_err(|_| ())? else {
         return Ok(Err("no approval has this id"));
     };
     if a.requester != f.caller.subject {
@@ -219,19 +275,9 @@ async fn use_approval(
         return Ok(Err("the approval has expired"));
     }
     match a.state {
-        ApprovalState::Approved => {}
-        ApprovalState::Pending => return Ok(Err("the approval is still pending")),
-        ApprovalState::Rejected => return Ok(Err("the approval was rejected")),
-        ApprovalState::Used => return Ok(Err("the approval was already used")),
-    }
-    match store
-        .approval_transition(id, ApprovalState::Approved, ApprovalState::Used, None, now)
-        .await
-        .map_err(|_| ())?
-    {
-        Transition::Done(a) => Ok(Ok(a.max_records)),
-        Transition::NotFound => Ok(Err("no approval has this id")),
-        // Another request used it in between (or it just expired).
-        Transition::Conflict(_) => Ok(Err("the approval was already used")),
+        ApprovalState::Approved => Ok(Ok(a.max_records)),
+        ApprovalState::Pending => Ok(Err("the approval is still pending")),
+        ApprovalState::Rejected => Ok(Err("the approval was rejected")),
+        ApprovalState::Used => Ok(Err("the approval was already used")),
     }
 }

@@ -61,7 +61,7 @@ use crate::store::{Clock, Store};
 use body::{BoxError, Completion, ExportTrack, MaskedBody};
 use live::LivePolicy;
 use problem::Denial;
-use request::{on_request, UPSTREAM_VERSION};
+use request::{identify, on_request, UPSTREAM_VERSION};
 use response::{on_response_head, BodyPlan};
 use tls::UpstreamConnector;
 
@@ -550,7 +550,14 @@ async fn handle(
     if approvals::is_ours(parts.uri.path()) {
         return Ok(approvals::handle(&state, &parts, body, peer, now).await);
     }
-    let forward = match on_request(&state, &parts, peer, now) {
+    let caller = match identify(&state, &parts, peer, now) {
+        Ok(c) => c,
+        Err(d) => return Ok(refused(&state.metrics, &d, None, None, start)),
+    };
+    if let Err(d) = control::check_revoked(&state, &caller).await {
+        return Ok(refused(&state.metrics, &d, None, None, start));
+    }
+    let forward = match on_request(&state, &parts, caller, now) {
         Ok(f) => f,
         Err(r) => {
             return Ok(refused(

@@ -253,17 +253,17 @@ impl Denial {
 
     /// The problem+json body.
     pub fn body(&self) -> String {
-        // Codes, titles and details are fixed ASCII without quotes or backslashes.
-        let detail = self
-            .detail
-            .map(|d| format!(",\"detail\":\"{d}\""))
-            .unwrap_or_default();
-        format!(
-            "{{\"type\":\"{}\",\"title\":\"{}\",\"status\":{}{detail}}}",
-            self.type_uri(),
-            self.title,
-            self.status.as_u16()
-        )
+        // Codes and titles are fixed ASCII without quotes; details are fixed text too,
+        // but may quote JSON, so the body is built by the JSON serializer.
+        let mut body = serde_json::json!({
+            "type": self.type_uri(),
+            "title": self.title,
+            "status": self.status.as_u16(),
+        });
+        if let Some(d) = self.detail {
+            body["detail"] = serde_json::Value::from(d);
+        }
+        body.to_string()
     }
 
     /// The whole response.

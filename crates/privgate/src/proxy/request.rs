@@ -1,8 +1,9 @@
 //! The request phase: from a client request head to either a [`Forward`] (what to send
 //! upstream and how to treat the answer) or a [`Denial`].
 //!
-//! Order: identify (`identity/`; 401 with a challenge when no credential is presented or
-//! one is refused, never echoing it), normalise the path and query
+//! Order: identify ([`identify`], `identity/`; 401 with a challenge when no credential is
+//! presented or one is refused, never echoing it; then the control phase checks
+//! revocation before anything else is decided), normalise the path and query
 //! (`path.rs`; 400 when ambiguous), match a policy route (deny by default), decide per
 //! role, then build the upstream head, without the client's credentials (trusted identity
 //! headers, `X-Api-Key`, and `Authorization` when it carried a bearer token or API key).
@@ -87,19 +88,31 @@ impl From<Denial> for Refusal {
     }
 }
 
-/// Decides about one request head; `now` is Unix seconds (for token expiry).
-pub fn on_request(
+/// Who is asking: the verified identity, or the 401 to answer (a challenge when no
+/// credential was presented, the refusal's code when one was refused); `now` is Unix
+/// seconds (for token expiry).
+pub fn identify(
     state: &State,
     parts: &Parts,
     peer: SocketAddr,
     now: u64,
-) -> Result<Forward, Refusal> {
+) -> Result<Identity, Denial> {
     let identifier = &state.identifier;
-    let caller = match identifier.identify(&parts.headers, peer.ip(), now) {
-        Ok(Some(identity)) => identity,
-        Ok(None) => return Err(Denial::unauthenticated(identifier.challenge_missing()).into()),
-        Err(e) => return Err(Denial::credential_refused(&e, identifier.challenge(&e)).into()),
-    };
+    match identifier.identify(&parts.headers, peer.ip(), now) {
+        Ok(Some(identity)) => Ok(identity),
+        Ok(None) => Err(Denial::unauthenticated(identifier.challenge_missing())),
+        Err(e) => Err(Denial::credential_refused(&e, identifier.challenge(&e))),
+    }
+}
+
+/// Decides about one request head from an identified (and not revoked) `caller`; `now`
+/// is Unix seconds (for step-up).
+pub fn on_request(
+    state: &State,
+    parts: &Parts,
+    caller: Identity,
+    now: u64,
+) -> Result<Forward, Refusal> {
     let path = normalize_path(parts.uri.path(), state.fold_case).map_err(|_| Denial::BAD_PATH)?;
     let raw_query = parts.uri.query();
     let pairs = query_pairs(raw_query.unwrap_or_default()).map_err(|_| Denial::BAD_PATH)?;

@@ -333,3 +333,67 @@ pub fn get(url: &str, headers: &[(&str, &str)]) -> Raw {
     let (addr, target) = rest.split_at(rest.find('/').expect("a path"));
     request(addr, "GET", target, headers)
 }
+
+/// A `redis-server` of the test's own on a free loopback port, without persistence,
+/// killed when dropped. Never a Redis the test did not start.
+pub struct RedisServer {
+    pub port: u16,
+    _dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start `redis-server` ({e}): the shared-state tests need it; \
+                     install it (Debian: `apt-get install -y redis-server`)"
+                )
+            });
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("redis-server on port {port} exited: {status}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        RedisServer {
+            port,
+            _dir: dir,
+            child,
+        }
+    }
+
+    /// The `state:` config section of a gateway sharing this server.
+    pub fn state_config(&self) -> String {
+        format!(
+            "state: {{ backend: redis, redis: {{ url: \"redis://127.0.0.1:{}\", key_prefix: \"it:\" }} }}\n",
+            self.port
+        )
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
