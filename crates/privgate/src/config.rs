@@ -689,7 +689,10 @@ fn check_state(base: &Path, raw: Option<&RawState>) -> Result<StateConfig> {
                 bail!("`state.path` is for the `memory` backend; remove it");
             }
             let url = r.url.trim();
-            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+            if url.starts_with("rediss://") {
+                bail!("`state.redis.url`: TLS to Redis (`rediss://`) is not supported; reach Redis over a private network or a local TLS tunnel and use `redis://`");
+            }
+            if !url.starts_with("redis://") {
                 bail!("`state.redis.url`: expected `redis://host:port[/db]`");
             }
             let authority = url.split_once("://").map_or("", |(_, rest)| rest);

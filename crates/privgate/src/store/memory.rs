@@ -31,6 +31,9 @@ type Limiter = RateLimiter<
     governor::middleware::NoOpMiddleware<governor::nanos::Nanos>,
 >;
 
+/// How long an expired approval is kept (to be listed and audited), in seconds.
+const KEEP_EXPIRED_SECS: u64 = 7 * 86_400;
+
 /// Keys are pruned from the rate limiters after this many checks.
 const PRUNE_EVERY: u64 = 10_000;
 
@@ -64,7 +67,7 @@ fn db_error(e: rusqlite::Error) -> StoreError {
 }
 
 impl MemoryStore {
-    /// A store kept in memory only (tests, or `state.path: none`).
+    /// A store kept in memory only (for tests).
     pub fn ephemeral(clock: Clock) -> MemoryStore {
         MemoryStore {
             clock,
@@ -197,7 +200,28 @@ impl MemoryStore {
 
     pub(super) fn approval_create(&self, a: &Approval) -> Result<(), StoreError> {
         self.persist_approval(a)?;
-        lock(&self.approvals).insert(a.id.clone(), a.clone());
+        let mut approvals = lock(&self.approvals);
+        // Approvals are kept for a week after they expire (to be listed and audited),
+        // then forgotten, so the store does not grow forever.
+        let now = self.clock.now_secs();
+        let old: Vec<String> = approvals
+            .values()
+            .filter(|x| x.expires_at + KEEP_EXPIRED_SECS < now)
+            .map(|x| x.id.clone())
+            .collect();
+        if !old.is_empty() {
+            if let Some(db) = &self.db {
+                let db = lock(db);
+                for id in &old {
+                    db.execute("DELETE FROM approvals WHERE id = ?1", params![id])
+                        .map_err(db_error)?;
+                }
+            }
+            for id in &old {
+                approvals.remove(id);
+            }
+        }
+        approvals.insert(a.id.clone(), a.clone());
         Ok(())
     }
 
@@ -419,6 +443,35 @@ mod tests {
             ),
             "expired"
         );
+    }
+
+    #[test]
+    fn approvals_are_forgotten_a_week_after_they_expire() {
+        let (clock, t) = Clock::manual(T0);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite");
+        let s = MemoryStore::open(&path, clock.clone()).unwrap();
+        let now = T0 / 1000;
+        s.approval_create(&approval("apr_old", now)).unwrap();
+        t.fetch_add(
+            (3600 + KEEP_EXPIRED_SECS - 1) * 1000,
+            std::sync::atomic::Ordering::SeqCst,
+        );
+        s.approval_create(&approval("apr_a", now)).unwrap();
+        assert!(
+            s.approval_get("apr_old").is_some(),
+            "kept a week after expiry"
+        );
+        t.fetch_add(2000, std::sync::atomic::Ordering::SeqCst);
+        s.approval_create(&approval("apr_b", now)).unwrap();
+        assert!(s.approval_get("apr_old").is_none());
+        drop(s);
+        let s = MemoryStore::open(&path, clock).unwrap();
+        assert!(
+            s.approval_get("apr_old").is_none(),
+            "gone from the file too"
+        );
+        assert!(s.approval_get("apr_b").is_some());
     }
 
     #[test]
