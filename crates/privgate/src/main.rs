@@ -10,6 +10,8 @@
 //! masking run (or any other error), 2 a usage error.
 
 mod admin;
+#[allow(dead_code, reason = "wired into the proxy next")]
+mod anomaly;
 mod check_cmd;
 mod cli;
 mod config;
