@@ -451,6 +451,104 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_write_keeps_its_events_and_recovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let cfg = crate::config::FileConfig::new(&path);
+        let keys = KeyRing::from_keys([("k1", [3u8; 32])]).unwrap();
+        let (mut segment, head) = Segment::open(&cfg, &keys).unwrap();
+        // A read-only handle: every write fails, as on a full or lost disk.
+        segment.set_file(std::fs::File::open(&path).unwrap());
+        let shared = Arc::new(Shared::default());
+        let mut writer = Writer {
+            keys,
+            segment,
+            head,
+            pending: VecDeque::from([event(), event()]),
+            forwarders: Vec::new(),
+            shared: Arc::clone(&shared),
+            retry_at: None,
+            interval: None,
+        };
+        writer.write(false);
+        assert!(shared.unhealthy.load(Ordering::Acquire));
+        assert_eq!(shared.write_failures.load(Ordering::Acquire), 1);
+        assert_eq!(writer.pending.len(), 2);
+        assert_eq!(writer.head, Head::EMPTY);
+        assert_eq!(std::fs::read(&path).unwrap(), b"");
+        // Waiting to retry: a plain write does not try again yet.
+        writer.write(false);
+        assert_eq!(shared.write_failures.load(Ordering::Acquire), 1);
+
+        writer.segment.set_file(
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .unwrap(),
+        );
+        writer.write(true);
+        assert!(!shared.unhealthy.load(Ordering::Acquire));
+        assert!(writer.pending.is_empty());
+        assert_eq!(writer.head.seq, 2);
+        let keys = KeyRing::from_keys([("k1", [3u8; 32])]).unwrap();
+        let report = crate::verify(&[path], &keys);
+        assert!(report.is_intact(), "{report}");
+        assert_eq!(report.events, 2);
+    }
+
+    #[test]
+    fn an_unhealthy_auditor_refuses_events() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("k"), "11".repeat(32)).unwrap();
+        let config = AuditConfig::new(
+            "audit.jsonl",
+            vec![KeySpec {
+                id: "k1".into(),
+                file: "k".into(),
+            }],
+        )
+        .check(dir.path())
+        .unwrap();
+        let auditor = Auditor::start(&config, KeyRing::load(&config.keys).unwrap()).unwrap();
+        auditor.shared.unhealthy.store(true, Ordering::Release);
+        assert!(!auditor.healthy());
+        assert!(matches!(
+            auditor.record(event()),
+            Err(AuditError::Unhealthy)
+        ));
+        assert_eq!(auditor.queue_depth(), 0);
+    }
+
+    #[test]
+    fn fsync_policies_write_the_same_chain() {
+        for fsync in [Fsync::Always, Fsync::Interval, Fsync::Never] {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("k"), "11".repeat(32)).unwrap();
+            let mut config = AuditConfig::new(
+                "audit.jsonl",
+                vec![KeySpec {
+                    id: "k1".into(),
+                    file: "k".into(),
+                }],
+            );
+            config.file.fsync = fsync;
+            config.file.fsync_interval_ms = 5;
+            let config = config.check(dir.path()).unwrap();
+            let auditor = Auditor::start(&config, KeyRing::load(&config.keys).unwrap()).unwrap();
+            for _ in 0..50 {
+                auditor.record(event()).unwrap();
+            }
+            auditor.flush().unwrap();
+            assert_eq!(auditor.last_seq(), 50);
+            assert_eq!(auditor.write_failures(), 0);
+            auditor.shutdown().unwrap();
+            let files = crate::segment_files(&config.file.path).unwrap();
+            let report = crate::verify(&files, &KeyRing::load(&config.keys).unwrap());
+            assert_eq!(report.events, 50, "{fsync:?}: {report}");
+        }
+    }
+
+    #[test]
     fn a_full_queue_is_an_immediate_error() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("k"), "11".repeat(32)).unwrap();

@@ -351,6 +351,14 @@ impl Segment {
     }
 }
 
+#[cfg(test)]
+impl Segment {
+    /// Replaces the open file (tests break writes with a read-only handle).
+    pub fn set_file(&mut self, file: File) {
+        self.file = file;
+    }
+}
+
 /// What [`repair`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepairReport {
@@ -435,6 +443,33 @@ mod tests {
         assert_eq!(rotated_seq(active, "audit.jsonl"), None);
         assert_eq!(rotated_seq(active, "audit-x.jsonl.torn-1"), None);
         assert_eq!(rotated_seq(active, "other-20261129T154522Z-1.jsonl"), None);
+    }
+
+    #[test]
+    fn a_segment_rotates_by_size_and_by_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = FileConfig::new(dir.path().join("audit.jsonl"));
+        cfg.max_bytes = 100;
+        cfg.max_age = Duration::from_secs(3600);
+        let keys = KeyRing::from_keys([("k1", [1u8; 32])]).unwrap();
+        let (mut segment, head) = Segment::open(&cfg, &keys).unwrap();
+        assert_eq!(head, Head::EMPTY);
+        let now = SystemTime::now();
+        // An empty segment never rotates, whatever comes.
+        assert!(!segment.needs_rotation(0, 1000, now));
+        segment.append(b"0123456789\n", (now, 1)).unwrap();
+        assert!(!segment.needs_rotation(0, 89, now));
+        assert!(segment.needs_rotation(0, 90, now));
+        assert!(segment.needs_rotation(80, 10, now));
+        assert!(!segment.needs_rotation(0, 0, now + Duration::from_secs(3599)));
+        assert!(segment.needs_rotation(0, 0, now + Duration::from_secs(3600)));
+        segment.rotate().unwrap();
+        assert!(!segment.needs_rotation(0, 0, now + Duration::from_secs(7200)));
+        let files = segment_files(&cfg.path).unwrap();
+        assert_eq!(files.len(), 2);
+        assert!(files[0].to_str().unwrap().ends_with("-000000000001.jsonl"));
+        assert_eq!(fs::read(&files[0]).unwrap(), b"0123456789\n");
+        assert_eq!(fs::read(&files[1]).unwrap(), b"");
     }
 
     #[test]

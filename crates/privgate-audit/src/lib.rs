@@ -68,6 +68,11 @@ pub use file::{repair, segment_files, RepairReport};
 pub use keys::{generate_key, KeyRing, MIN_KEY_BYTES};
 pub use schema::event_schema;
 pub use tail::{render, tail};
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use verify::{
     verify, verify_with, Endpoint, Problem, ProblemKind, VerifyOptions, VerifyReport,
 };
