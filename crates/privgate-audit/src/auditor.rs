@@ -50,7 +50,9 @@ struct Shared {
     last_seq: AtomicU64,
 }
 
-/// The audit trail's writer. Cheap to share behind an `Arc`; every method takes `&self`.
+/// The audit trail's writer. Share it behind an `Arc`; every method takes `&self`.
+/// Dropping it shuts it down like [`Auditor::shutdown`], which blocks until the queue is
+/// written: shut it down explicitly, off the async runtime.
 #[derive(Debug)]
 pub struct Auditor {
     tx: SyncSender<Msg>,

@@ -198,6 +198,10 @@ pub fn check_line(keys: &KeyRing, line: &[u8]) -> Result<Checked, LineError> {
     let prev = mac_from_hex(envelope.prev.as_bytes()).ok_or(LineError::Malformed(
         "`prev` is not 64 lowercase hex digits",
     ))?;
+    // The id is echoed in reports: only a well-formed one, never arbitrary line content.
+    if crate::keys::check_id(&envelope.key_id).is_err() {
+        return Err(LineError::Malformed("`key_id` is not a valid key id"));
+    }
     let key = keys
         .get(&envelope.key_id)
         .ok_or_else(|| LineError::UnknownKey(envelope.key_id.clone()))?;

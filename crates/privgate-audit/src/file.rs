@@ -156,6 +156,11 @@ impl Scan {
 
 /// The head of the chain as left in `path`, or `None` when it holds no line.
 fn head_of(path: &Path, keys: &KeyRing) -> Result<Option<Head>, AuditError> {
+    head_and_scan(path, keys).map(|(head, _)| head)
+}
+
+/// [`head_of`], with the scan that found it.
+fn head_and_scan(path: &Path, keys: &KeyRing) -> Result<(Option<Head>, Scan), AuditError> {
     let scan = Scan::of(path)?;
     if let Some(offset) = scan.torn_at() {
         return Err(AuditError::TornTail {
@@ -164,18 +169,22 @@ fn head_of(path: &Path, keys: &KeyRing) -> Result<Option<Head>, AuditError> {
         });
     }
     let Some(line) = scan.last_line(path)? else {
-        return Ok(None);
+        return Ok((None, scan));
     };
+    let lines = scan.lines;
     let corrupt = |reason: String| AuditError::CorruptTail {
         path: path.to_owned(),
-        line: scan.lines,
+        line: lines,
         reason,
     };
     match check_line(keys, &line) {
-        Ok(c) => Ok(Some(Head {
-            seq: c.envelope.seq,
-            mac: c.mac,
-        })),
+        Ok(c) => Ok((
+            Some(Head {
+                seq: c.envelope.seq,
+                mac: c.mac,
+            }),
+            scan,
+        )),
         Err(LineError::Malformed(why)) => Err(corrupt(why.to_owned())),
         Err(LineError::Version(v)) => Err(corrupt(format!("format version {v} is unknown"))),
         Err(LineError::UnknownKey(id)) => {
@@ -221,9 +230,9 @@ impl Segment {
         let mut head = None;
         let mut first = None;
         if path.exists() {
-            head = head_of(path, keys)?;
+            let scan;
+            (head, scan) = head_and_scan(path, keys)?;
             if head.is_some() {
-                let scan = Scan::of(path)?;
                 first = serde_json::from_slice::<Envelope>(&scan.first_line)
                     .ok()
                     .map(|e| {
