@@ -29,8 +29,8 @@
 #    The targets are judged on the legacy upstream; the fast upstream's verdicts are shown
 #    in parentheses. A report, not a test: it exits 0 whatever the ratios are.
 # Every process it starts is stopped on exit, Ctrl-C included; the temporary directory is
-# removed. Takes about ROUNDS * 6 * (DURATION + WARMUP) + 30 seconds plus the build
-# (7.5 minutes with the defaults).
+# removed. Takes about ROUNDS * 6 * (DURATION + WARMUP) + 60 seconds plus the build
+# (about 8 minutes with the defaults).
 #
 # Usage: bash benches/load.sh
 #   DURATION=30 CONNECTIONS=32 THREADS=2 WARMUP=3   wrk per target and round
@@ -144,7 +144,8 @@ wait_for_port() {
 ticks() {
   local total=0 pid stat
   for pid in "$@"; do
-    stat="$(cat "/proc/$pid/stat")"
+    # A process that is gone (Ctrl-C reaches the whole group) counts nothing.
+    stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || continue
     stat="${stat##*) }"
     # shellcheck disable=SC2086
     set -- $stat
@@ -157,7 +158,8 @@ ticks() {
 sys_ticks() {
   local total=0 pid stat
   for pid in "$@"; do
-    stat="$(cat "/proc/$pid/stat")"
+    # A process that is gone (Ctrl-C reaches the whole group) counts nothing.
+    stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || continue
     stat="${stat##*) }"
     # shellcheck disable=SC2086
     set -- $stat
