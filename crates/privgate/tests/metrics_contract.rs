@@ -9,7 +9,8 @@
 //!   `privgate_*` metric they name (`_bucket`/`_sum`/`_count` mapped to the histogram) is
 //!   exported, and each label they match on or group by exists on the metrics of that
 //!   expression (plus the target labels `job` and `instance`);
-//! - and every exported family is on the dashboard.
+//! - and the exported families that no dashboard panel shows yet are printed (a note,
+//!   not a failure: a metric lands before its panel).
 //!
 //! The deploy files themselves go through `promtool check rules`, `promtool test rules`
 //! and `promtool check config`. promtool is required (Debian: `apt-get install
@@ -535,10 +536,17 @@ fn the_deploy_alerts_and_dashboard_use_only_what_the_gateway_exports() {
             }
         }
     }
-    for name in families.keys() {
-        if !on_dashboard.contains(name) {
-            problems.push(format!("exported {name} is on no dashboard panel"));
-        }
+    // The other direction is a note, not a failure: a metric lands in the gateway before
+    // its panel does.
+    let unshown: Vec<&String> = families
+        .keys()
+        .filter(|name| !on_dashboard.contains(*name))
+        .collect();
+    if !unshown.is_empty() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: exported but on no panel of deploy/grafana/privgate.json yet: {unshown:?}"
+        );
     }
     assert!(
         problems.is_empty(),
