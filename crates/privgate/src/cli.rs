@@ -89,6 +89,63 @@ on purpose. Ctrl-C (or SIGTERM) stops both and removes the temporary directory.
 Example:
   cargo build -p privgate -p legacy-booking && target/debug/privgate demo")]
     Demo(DemoArgs),
+    /// Verify, read and repair the tamper-evident audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `privgate audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the chain of one or more trail files: reports the first edited, deleted,
+    /// inserted, reordered or truncated event (exit 1), or `chain intact: N events`.
+    #[command(after_help = "\
+Files may be given in any order (rotated segments and the active one); they are put in
+chain order by their first sequence number. Keys come from --key (repeatable, one per key
+id the trail was written with) or from a gateway config's `audit.keys` (--config).
+
+Examples:
+  privgate audit verify --config /etc/privgate/gateway.yaml /var/lib/privgate/audit/*.jsonl
+  privgate audit verify --key k1=audit-k1.key --key k2=audit-k2.key audit-*.jsonl audit.jsonl")]
+    Verify(AuditVerifyArgs),
+    /// Print the last events of a trail file, one readable line each.
+    Tail(AuditTailArgs),
+    /// Cut a torn last line (left by a crash mid-write) from a trail file, keeping it
+    /// aside; complete events are never touched.
+    Repair(AuditRepairArgs),
+    /// Print a new random chain key as hex, for an `audit.keys` file.
+    Keygen,
+}
+
+/// Arguments of `privgate audit verify`.
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    /// A chain key as `ID=FILE` (the file holds the key as hex); repeatable.
+    #[arg(long = "key", value_name = "ID=FILE")]
+    pub keys: Vec<String>,
+    /// Take the keys from this gateway config's `audit.keys` instead.
+    #[arg(long, value_name = "FILE", conflicts_with = "keys")]
+    pub config: Option<PathBuf>,
+    /// The trail files.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// Arguments of `privgate audit tail`.
+#[derive(Debug, Args)]
+pub struct AuditTailArgs {
+    /// How many events.
+    #[arg(short = 'n', long, default_value_t = 20)]
+    pub lines: usize,
+    /// The trail file.
+    pub file: PathBuf,
+}
+
+/// Arguments of `privgate audit repair`.
+#[derive(Debug, Args)]
+pub struct AuditRepairArgs {
+    /// The trail file (the active segment).
+    pub file: PathBuf,
 }
 
 /// Arguments of `privgate demo`.

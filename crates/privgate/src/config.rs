@@ -113,6 +113,9 @@ pub struct RawConfig {
     /// Where rate limits, quotas, approvals and revocations are kept.
     #[serde(default)]
     pub state: Option<RawState>,
+    /// The tamper-evident audit trail (`privgate-audit`'s own section).
+    #[serde(default)]
+    pub audit: Option<privgate_audit::AuditConfig>,
 }
 
 /// `state:`.
@@ -364,6 +367,24 @@ pub struct Config {
     pub limits: Limits,
     /// The state backend.
     pub state: StateConfig,
+    /// The audit trail, checked, with its keys loaded.
+    pub audit: Option<AuditSetup>,
+}
+
+/// A checked `audit:` section and its key ring.
+pub struct AuditSetup {
+    /// The section, paths resolved.
+    pub config: privgate_audit::AuditConfig,
+    /// The chain keys.
+    pub keys: privgate_audit::KeyRing,
+}
+
+impl std::fmt::Debug for AuditSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditSetup")
+            .field("file", &self.config.file.path)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A checked `tls:` section.
@@ -600,6 +621,22 @@ pub fn check(name: &str, base: &Path, raw: RawConfig) -> Result<Config> {
             )),
         }
     }
+    let audit = match &raw.audit {
+        None => None,
+        Some(a) => match a.check(base) {
+            Ok(config) => match privgate_audit::KeyRing::load(&config.keys) {
+                Ok(keys) => Some(AuditSetup { config, keys }),
+                Err(e) => {
+                    problems.push(format!("{name}: `audit.keys`: {e}"));
+                    None
+                }
+            },
+            Err(e) => {
+                problems.push(format!("{name}: {e}"));
+                None
+            }
+        },
+    };
     let state = match check_state(base, raw.state.as_ref()) {
         Ok(s) => Some(s),
         Err(e) => {
@@ -638,6 +675,7 @@ pub fn check(name: &str, base: &Path, raw: RawConfig) -> Result<Config> {
         admin,
         limits,
         state,
+        audit,
     })
 }
 

@@ -12,6 +12,7 @@
 mod admin;
 #[allow(dead_code, reason = "wired into the proxy next")]
 mod anomaly;
+mod audit_cmd;
 mod check_cmd;
 mod cli;
 mod config;
@@ -40,6 +41,7 @@ fn main() -> ExitCode {
         Command::Run(args) if args.check => check_cmd::run(&args.config),
         Command::Run(args) => proxy::run(&args.config),
         Command::Demo(args) => demo::run(&args),
+        Command::Audit(command) => audit_cmd::run(command),
     };
     match outcome {
         Ok(code) => code,

@@ -45,6 +45,10 @@ pub struct Metrics {
     exports: IntCounterVec,
     revocations: IntCounterVec,
     store_errors: IntCounterVec,
+    audit_depth: prometheus::IntGauge,
+    audit_write_failures: prometheus::IntCounter,
+    audit_record_failures: IntCounterVec,
+    audit_healthy: prometheus::IntGauge,
 }
 
 impl Metrics {
@@ -141,6 +145,29 @@ impl Metrics {
             ),
             &["operation"],
         )?;
+        let audit_depth = prometheus::IntGauge::new(
+            "privgate_audit_queue_depth",
+            "Audit events queued for the writer and not yet written.",
+        )?;
+        let audit_write_failures = prometheus::IntCounter::new(
+            "privgate_audit_write_failures_total",
+            "Failed attempts to write or fsync the audit trail.",
+        )?;
+        let audit_record_failures = IntCounterVec::new(
+            Opts::new(
+                "privgate_audit_record_failures_total",
+                "Audit events that could not be queued (writer failing or queue full), by kind.",
+            ),
+            &["kind"],
+        )?;
+        let audit_healthy = prometheus::IntGauge::new(
+            "privgate_audit_healthy",
+            "1 while the audit trail is being written, 0 while its writer fails (0 too when no trail is configured).",
+        )?;
+        registry.register(Box::new(audit_depth.clone()))?;
+        registry.register(Box::new(audit_write_failures.clone()))?;
+        registry.register(Box::new(audit_record_failures.clone()))?;
+        registry.register(Box::new(audit_healthy.clone()))?;
         for c in [&controls, &approvals, &exports, &revocations, &store_errors] {
             registry.register(Box::new(c.clone()))?;
         }
@@ -177,7 +204,27 @@ impl Metrics {
             exports,
             revocations,
             store_errors,
+            audit_depth,
+            audit_write_failures,
+            audit_record_failures,
+            audit_healthy,
         })
+    }
+
+    /// Mirrors the audit writer's state (before a scrape): queue depth, write failures
+    /// so far (a counter that only follows the writer's own), health.
+    pub fn audit_state(&self, depth: usize, write_failures: u64, healthy: bool) {
+        self.audit_depth.set(depth as i64);
+        let seen = self.audit_write_failures.get();
+        if write_failures > seen {
+            self.audit_write_failures.inc_by(write_failures - seen);
+        }
+        self.audit_healthy.set(i64::from(healthy));
+    }
+
+    /// Counts an audit event of `kind` that could not be queued.
+    pub fn audit_failure(&self, kind: &str) {
+        self.audit_record_failures.with_label_values(&[kind]).inc();
     }
 
     /// Counts an export-control decision (`route` a policy route name or empty).

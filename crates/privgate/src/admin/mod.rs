@@ -138,7 +138,7 @@ async fn handle(
         return Ok(UNAUTHORIZED.response());
     }
     let r = match (req.method(), path) {
-        (&Method::GET, "/metrics") => match state.metrics.render() {
+        (&Method::GET, "/metrics") => match render_metrics(&state) {
             Ok(body) => text(
                 StatusCode::OK,
                 "text/plain; version=0.0.4; charset=utf-8",
@@ -243,12 +243,45 @@ async fn revoke(state: &State, req: Request<Incoming>) -> Response<ProxyBody> {
     match state.store.revoke(&revocation).await {
         Ok(()) => {
             state.metrics.revocation("added");
+            state.audit.record(revocation_event(
+                state,
+                privgate_audit::RevocationAction::Added,
+                revocation.kind,
+                &revocation.value,
+            ));
             tracing::info!(kind = revocation.kind.as_str(), "revocation added");
             let body = serde_json::to_string(&revocation).unwrap_or_default();
             text(StatusCode::CREATED, "application/json", body)
         }
         Err(_) => unavailable(state, "revoke"),
     }
+}
+
+/// The audit event of a revocation change: the subject itself, or a keyed reference
+/// to a token id or key digest.
+fn revocation_event(
+    state: &State,
+    action: privgate_audit::RevocationAction,
+    kind: RevocationKind,
+    value: &str,
+) -> privgate_audit::Event {
+    use privgate_audit::RevocationTarget as T;
+    let target = match kind {
+        RevocationKind::Subject => T::Subject,
+        RevocationKind::Jti => T::Jti,
+        RevocationKind::ApiKey => T::ApiKey,
+    };
+    let (value_ref, subject) = match kind {
+        RevocationKind::Subject => (None, Some(value.to_owned())),
+        _ => (Some(state.audit.reference(value)), None),
+    };
+    privgate_audit::Event::Revocation(privgate_audit::RevocationEvent {
+        action,
+        target,
+        value_ref,
+        subject,
+        by: Some("admin".to_owned()),
+    })
 }
 
 /// `DELETE /admin/revocations?kind=…&value=…`.
@@ -274,6 +307,12 @@ async fn unrevoke(state: &State, query: &str) -> Response<ProxyBody> {
     match state.store.unrevoke(kind, &value).await {
         Ok(true) => {
             state.metrics.revocation("removed");
+            state.audit.record(revocation_event(
+                state,
+                privgate_audit::RevocationAction::Removed,
+                kind,
+                &value,
+            ));
             tracing::info!(kind = kind.as_str(), "revocation removed");
             text(
                 StatusCode::OK,
@@ -290,6 +329,12 @@ async fn unrevoke(state: &State, query: &str) -> Response<ProxyBody> {
         .response(),
         Err(_) => unavailable(state, "unrevoke"),
     }
+}
+
+/// The metrics text, the audit writer's state mirrored first.
+fn render_metrics(state: &State) -> Result<String, prometheus::Error> {
+    state.audit.export_metrics();
+    state.metrics.render()
 }
 
 /// 200 when a policy is loaded and the upstream accepts a TCP connection now.
@@ -330,7 +375,9 @@ fn policy_info(state: &State) -> Response<ProxyBody> {
 }
 
 async fn reload(state: Arc<State>) -> Response<ProxyBody> {
-    let done = tokio::task::spawn_blocking(move || state.policy.reload(&state.metrics)).await;
+    let done =
+        tokio::task::spawn_blocking(move || state.policy.reload(&state.metrics, &state.audit))
+            .await;
     match done {
         Ok(Ok(loaded)) => {
             let body = serde_json::json!({ "hash": loaded.policy.hash() });

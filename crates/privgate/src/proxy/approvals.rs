@@ -247,6 +247,9 @@ async fn create(
         Denial::STATE_UNAVAILABLE
     })?;
     state.metrics.approval(ApprovalState::Pending.as_str());
+    state
+        .audit
+        .record(super::audit::approval_event(&approval, &caller.subject));
     tracing::info!(approval = %approval.id, route = %approval.route, max_records, "approval requested");
     Ok(json_response(StatusCode::CREATED, &view(&approval, now)))
 }
@@ -364,6 +367,9 @@ async fn decide(
     match t {
         Transition::Done(a) => {
             state.metrics.approval(to.as_str());
+            state
+                .audit
+                .record(super::audit::approval_event(&a, &caller.subject));
             tracing::info!(approval = %a.id, route = %a.route, state = to.as_str(), "approval decided");
             Ok(json_response(StatusCode::OK, &view(&a, now)))
         }

@@ -26,7 +26,9 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use privgate_mask::{Masker, Output};
 use tokio::time::Sleep;
 
+use super::audit::{request_event, Outcome, RequestMeta};
 use super::decode::{Coding, Decoder};
+use super::State;
 use crate::admin::metrics::Metrics;
 use crate::store::{Reservation, Store};
 
@@ -83,6 +85,22 @@ pub struct Completion {
     pub metrics: Arc<Metrics>,
     /// Export accounting, on export routes.
     pub export: Option<ExportTrack>,
+    /// What the request's audit event needs.
+    pub audit: AuditTrack,
+}
+
+/// A served request's audit context: recorded once, when its body ends (completed,
+/// cut, aborted or dropped).
+#[derive(Debug)]
+pub struct AuditTrack {
+    /// The gateway state (the trail).
+    pub state: Arc<State>,
+    /// The request's head facts.
+    pub meta: RequestMeta,
+    /// The approval used.
+    pub approval: Option<String>,
+    /// A control in shadow mode would have refused it.
+    pub would_deny: bool,
 }
 
 /// What an export response settles when it ends: its quota reservation (the records it
@@ -144,6 +162,10 @@ pub struct MaskedBody {
     cut: Option<&'static str>,
     /// The body has yielded once since the cut (see [`MaskedBody::next_frame`]).
     cut_yielded: bool,
+    /// Body bytes handed to the connection.
+    sent: u64,
+    /// The audit event was recorded.
+    audited: bool,
     masker: Masker,
     frames: VecDeque<Bytes>,
     read_timeout: Duration,
@@ -178,6 +200,8 @@ impl MaskedBody {
             draining: false,
             cut: None,
             cut_yielded: false,
+            sent: 0,
+            audited: false,
             masker,
             frames: VecDeque::new(),
             read_timeout,
@@ -246,10 +270,53 @@ impl MaskedBody {
         Ok(())
     }
 
+    /// Records the request's audit event (and a `stream_abort` event when it was cut
+    /// short), once.
+    fn audit(&mut self, cut: Option<&'static str>) {
+        if self.audited {
+            return;
+        }
+        self.audited = true;
+        let c = &self.completion;
+        let a = &c.audit;
+        let trail = &a.state.audit;
+        if !trail.enabled() {
+            return;
+        }
+        let stats = self.masker.stats();
+        trail.record(request_event(
+            &a.meta,
+            &Outcome {
+                route: Some(&c.route),
+                role: Some(&c.role),
+                status: c.status,
+                allowed: true,
+                reason: "allowed",
+                stats: Some(stats),
+                bytes: self.sent,
+                duration_ms: c.start.elapsed().as_millis() as u64,
+                approval: a.approval.as_deref(),
+                cut,
+                would_deny: a.would_deny,
+            },
+        ));
+        if let Some(reason) = cut {
+            trail.record(privgate_audit::Event::StreamAbort(
+                privgate_audit::StreamAbortEvent {
+                    request_id: a.meta.id.clone(),
+                    route: c.route.clone(),
+                    reason: reason.to_owned(),
+                    records: stats.records,
+                },
+            ));
+        }
+    }
+
     /// Logs and counts a response served to its end.
     fn completed(&mut self) {
         let records = self.masker.stats().records;
         self.completion.export_done("completed", records);
+        self.audit(None);
         let c = &self.completion;
         c.metrics.masked(&c.route, &c.role, self.masker.stats());
         c.metrics
@@ -285,6 +352,7 @@ impl MaskedBody {
             "aborted"
         };
         self.completion.export_done(outcome, records);
+        self.audit(Some(reason));
         let c = &self.completion;
         c.metrics.abort(reason);
         c.metrics
@@ -309,6 +377,7 @@ impl MaskedBody {
     /// before it (an error drops the connection with whatever is still buffered).
     fn next_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         if let Some(b) = self.frames.pop_front() {
+            self.sent += b.len() as u64;
             return Poll::Ready(Some(Ok(Frame::data(b))));
         }
         if self.cut.is_some() && !self.cut_yielded {
@@ -328,6 +397,7 @@ impl Drop for MaskedBody {
         if !self.done {
             let records = self.masker.stats().records;
             self.completion.export_done("aborted", records);
+            self.audit(Some("client-gone"));
             let c = &self.completion;
             c.metrics.abort("client-gone");
             c.metrics
@@ -360,6 +430,7 @@ impl Body for MaskedBody {
         let this = &mut *self;
         loop {
             if let Some(b) = this.frames.pop_front() {
+                this.sent += b.len() as u64;
                 return Poll::Ready(Some(Ok(Frame::data(b))));
             }
             if this.done {

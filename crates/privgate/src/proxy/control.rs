@@ -204,7 +204,12 @@ pub async fn admit(state: &State, f: &Forward, now: u64) -> Result<Admission, De
             .approval_transition(&id, ApprovalState::Approved, ApprovalState::Used, None, now)
             .await;
         let why = match spent {
-            Ok(Transition::Done(_)) => None,
+            Ok(Transition::Done(a)) => {
+                state
+                    .audit
+                    .record(super::audit::approval_event(&a, &f.caller.subject));
+                None
+            }
             Ok(Transition::NotFound) => Some("no approval has this id"),
             Ok(Transition::Conflict(_)) => Some("the approval was already used"),
             Err(_) if state.exports_fail_open => {

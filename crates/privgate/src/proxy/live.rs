@@ -18,7 +18,19 @@ use arc_swap::ArcSwap;
 use privgate_mask::{Limits, Secrets};
 use privgate_policy::{Policy, PolicyError, RenderStyle};
 
+use privgate_audit::{Event, PolicyReloadEvent, ReloadResult};
+
+use super::audit::Trail;
 use crate::admin::metrics::Metrics;
+
+/// The `policy_reload` audit event: how it ended and the hash now in force.
+fn reload_event(result: ReloadResult, hash: Option<&str>, errors: Option<u64>) -> Event {
+    Event::PolicyReload(PolicyReloadEvent {
+        result,
+        hash: hash.map(str::to_owned),
+        errors,
+    })
+}
 
 /// A policy and when it was loaded.
 #[derive(Debug)]
@@ -79,7 +91,11 @@ impl LivePolicy {
     /// Loads the directory again and swaps the result in if it checks; counts the
     /// attempt and updates the policy hash in `metrics`. Blocking (file reads): call it
     /// off the async workers.
-    pub fn reload(&self, metrics: &Metrics) -> Result<Arc<LoadedPolicy>, ReloadError> {
+    pub fn reload(
+        &self,
+        metrics: &Metrics,
+        trail: &Trail,
+    ) -> Result<Arc<LoadedPolicy>, ReloadError> {
         let _one = self
             .reloading
             .lock()
@@ -93,11 +109,21 @@ impl LivePolicy {
                 self.current.store(Arc::clone(&loaded));
                 metrics.reload("ok");
                 metrics.policy(loaded.policy.hash());
+                trail.record(reload_event(
+                    ReloadResult::Ok,
+                    Some(loaded.policy.hash()),
+                    None,
+                ));
                 tracing::info!(policy = loaded.policy.hash(), "policy reloaded");
                 Ok(loaded)
             }
             Err(PolicyError::Invalid(diags)) => {
                 metrics.reload("invalid");
+                trail.record(reload_event(
+                    ReloadResult::Error,
+                    Some(self.current().policy.hash()),
+                    Some(diags.error_count() as u64),
+                ));
                 // Policy files hold names and rules, never request data; the count is
                 // enough for the log, the text goes to whoever asked for the reload.
                 tracing::warn!(
@@ -108,6 +134,11 @@ impl LivePolicy {
             }
             Err(e) => {
                 metrics.reload("invalid");
+                trail.record(reload_event(
+                    ReloadResult::Error,
+                    Some(self.current().policy.hash()),
+                    None,
+                ));
                 tracing::warn!(error = %e, "policy reload failed; the running policy stays");
                 Err(ReloadError::Load(e.to_string()))
             }

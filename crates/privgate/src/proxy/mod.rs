@@ -16,6 +16,7 @@
 //! which also serves the [`Metrics`] the phases record.
 
 pub mod approvals;
+pub mod audit;
 pub mod body;
 pub mod control;
 pub mod decode;
@@ -58,7 +59,8 @@ use crate::config::{self, Config};
 use crate::identity::Identifier;
 use crate::policy_cmd::print_diagnostics;
 use crate::store::{Clock, Store};
-use body::{BoxError, Completion, ExportTrack, MaskedBody};
+use audit::{RequestMeta, Trail};
+use body::{AuditTrack, BoxError, Completion, ExportTrack, MaskedBody};
 use live::LivePolicy;
 use problem::Denial;
 use request::{identify, on_request, UPSTREAM_VERSION};
@@ -103,7 +105,12 @@ pub struct State {
     pub other_fail_open: bool,
     /// How long an approval stays usable.
     pub approval_ttl: Duration,
+    /// The audit trail.
+    pub audit: Trail,
 }
+
+/// The header carrying the gateway's request id, to the upstream and the client.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// A response body: a problem, nothing, or a masked stream.
 #[derive(Debug)]
@@ -299,13 +306,37 @@ impl Connections {
 }
 
 async fn serve(
-    config: Config,
+    mut config: Config,
     policy: Policy,
     on_bound: impl FnOnce(Bound) -> Result<()>,
 ) -> Result<()> {
     let store = Store::open(&config.state, Clock::System)
         .await
         .with_context(|| format!("cannot open the state store ({})", config.state.describe()))?;
+    let metrics = Arc::new(Metrics::new().context("cannot register the metrics")?);
+    let trail = match config.audit.take() {
+        None => {
+            tracing::warn!(
+                "no audit trail configured (audit: in the config): requests are not recorded"
+            );
+            Trail::new(None, 0, Arc::clone(&metrics))
+        }
+        Some(a) => {
+            let auditor = privgate_audit::Auditor::start(&a.config, a.keys).with_context(|| {
+                format!(
+                    "cannot open the audit trail `{}`",
+                    a.config.file.path.display()
+                )
+            })?;
+            Trail::new(Some(auditor), a.config.queue, Arc::clone(&metrics))
+        }
+    };
+    trail.record(privgate_audit::Event::Startup(
+        privgate_audit::StartupEvent {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            policy_hash: Some(policy.hash().to_owned()),
+        },
+    ));
     let plain = match config.listen {
         Some(addr) => Some(bind(addr, "").await?),
         None => None,
@@ -345,7 +376,6 @@ async fn serve(
         .pool_timer(TokioTimer::new())
         .timer(TokioTimer::new())
         .build(connector);
-    let metrics = Arc::new(Metrics::new().context("cannot register the metrics")?);
     metrics.policy(policy.hash());
     let state = Arc::new(State {
         policy: LivePolicy::new(policy, config.policy_dir, config.secrets, config.limits),
@@ -362,7 +392,9 @@ async fn serve(
         exports_fail_open: config.state.exports_fail_open,
         other_fail_open: config.state.other_fail_open,
         approval_ttl: config.state.approval_ttl,
+        audit: trail,
     });
+    let last = Arc::clone(&state);
     tracing::info!(
         http = ?plain.as_ref().map(|(_, at)| *at),
         https = ?tls_addr,
@@ -433,6 +465,12 @@ async fn serve(
     {
         tracing::warn!("drain timed out; closing remaining connections");
     }
+    last.audit.record(privgate_audit::Event::Shutdown(
+        privgate_audit::ShutdownEvent {
+            reason: Some("signal".to_owned()),
+        },
+    ));
+    let _ = tokio::task::spawn_blocking(move || last.audit.shutdown()).await;
     Ok(())
 }
 
@@ -480,7 +518,10 @@ async fn reload_on_hangup(state: Arc<State>) {
         while hup.recv().await.is_some() {
             tracing::info!("SIGHUP: reloading the policy");
             let state = Arc::clone(&state);
-            let _ = tokio::task::spawn_blocking(move || state.policy.reload(&state.metrics)).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                state.policy.reload(&state.metrics, &state.audit)
+            })
+            .await;
         }
     }
     #[cfg(not(unix))]
@@ -498,6 +539,7 @@ fn decision_label(d: &Denial, route: Option<&str>) -> &'static str {
         "approval-invalid" => "approval_invalid",
         "revoked" => "revoked",
         "state-unavailable" => "state_unavailable",
+        "audit-unavailable" => "audit_unavailable",
         "approval-required" => "approval_required",
         "forbidden" if route.is_some() => "denied",
         "forbidden" => "not_found",
@@ -511,28 +553,45 @@ fn decision_label(d: &Denial, route: Option<&str>) -> &'static str {
     }
 }
 
+/// A refusal: counted, logged, recorded in the audit trail, answered.
 fn refused(
-    metrics: &Metrics,
+    state: &State,
+    meta: &RequestMeta,
     d: &Denial,
     route: Option<&str>,
     role: Option<&str>,
     start: Instant,
 ) -> Response<ProxyBody> {
+    let metrics = &state.metrics;
     let route_label = route.unwrap_or_default();
-    metrics.request(
-        route_label,
-        role.unwrap_or_default(),
-        decision_label(d, route),
-    );
+    let decision = decision_label(d, route);
+    metrics.request(route_label, role.unwrap_or_default(), decision);
     metrics.duration(route_label, start.elapsed().as_secs_f64());
     tracing::info!(
+        request_id = %meta.id,
         route = route.unwrap_or("-"),
         status = d.status.as_u16(),
         decision = d.code,
         duration_ms = start.elapsed().as_millis() as u64,
         "request refused"
     );
-    d.response()
+    state.audit.record(audit::request_event(
+        meta,
+        &audit::Outcome {
+            route,
+            role,
+            status: d.status.as_u16(),
+            allowed: false,
+            reason: decision,
+            duration_ms: start.elapsed().as_millis() as u64,
+            ..audit::Outcome::default()
+        },
+    ));
+    let mut r = d.response();
+    if let Ok(v) = HeaderValue::from_str(&meta.id) {
+        r.headers_mut().insert(REQUEST_ID, v);
+    }
+    r
 }
 
 /// One request through the phases.
@@ -550,18 +609,27 @@ async fn handle(
     if approvals::is_ours(parts.uri.path()) {
         return Ok(approvals::handle(&state, &parts, body, peer, now).await);
     }
+    let mut meta = RequestMeta {
+        id: audit::next_request_id(),
+        method: parts.method.to_string(),
+        client: peer.to_string(),
+        subject: None,
+        policy_hash: Some(state.policy.current().policy.hash().to_owned()),
+    };
     let caller = match identify(&state, &parts, peer, now) {
         Ok(c) => c,
-        Err(d) => return Ok(refused(&state.metrics, &d, None, None, start)),
+        Err(d) => return Ok(refused(&state, &meta, &d, None, None, start)),
     };
+    meta.subject = Some(caller.subject.clone());
     if let Err(d) = control::check_revoked(&state, &caller).await {
-        return Ok(refused(&state.metrics, &d, None, None, start));
+        return Ok(refused(&state, &meta, &d, None, None, start));
     }
     let forward = match on_request(&state, &parts, caller, now) {
         Ok(f) => f,
         Err(r) => {
             return Ok(refused(
-                &state.metrics,
+                &state,
+                &meta,
                 &r.denial,
                 r.route.as_deref(),
                 r.role.as_deref(),
@@ -569,12 +637,22 @@ async fn handle(
             ))
         }
     };
+    let route = Some(forward.route.as_str());
+    let role = Some(forward.role.as_str());
+    // No access to personal data without a trace.
+    if state.audit.refuses() {
+        return Ok(refused(
+            &state,
+            &meta,
+            &Denial::AUDIT_UNAVAILABLE,
+            route,
+            role,
+            start,
+        ));
+    }
     let admission = match control::admit(&state, &forward, now).await {
         Ok(a) => a,
-        Err(d) => {
-            let (route, role) = (Some(forward.route.as_str()), Some(forward.role.as_str()));
-            return Ok(refused(&state.metrics, &d, route, role, start));
-        }
+        Err(d) => return Ok(refused(&state, &meta, &d, route, role, start)),
     };
     let mut export = forward.export.as_ref().map(|_| ExportTrack {
         store: Arc::clone(&state.store),
@@ -592,19 +670,27 @@ async fn handle(
     *upstream.uri_mut() = forward.uri.clone();
     *upstream.version_mut() = UPSTREAM_VERSION;
     *upstream.headers_mut() = forward.headers.clone();
-    let route = Some(forward.route.as_str());
-    let role = Some(forward.role.as_str());
+    if let Ok(v) = HeaderValue::from_str(&meta.id) {
+        upstream.headers_mut().insert(REQUEST_ID, v);
+    }
     let metrics = &state.metrics;
     let response = match tokio::time::timeout(state.read_timeout, client.request(upstream)).await {
         Err(_) => {
             release(&mut export);
-            return Ok(refused(metrics, &Denial::TIMEOUT, route, role, start));
+            return Ok(refused(&state, &meta, &Denial::TIMEOUT, route, role, start));
         }
         Ok(Err(e)) => {
             // The error's text names addresses and causes, never request data.
             tracing::warn!(connect = e.is_connect(), error = %e, "upstream request failed");
             release(&mut export);
-            return Ok(refused(metrics, &Denial::BAD_GATEWAY, route, role, start));
+            return Ok(refused(
+                &state,
+                &meta,
+                &Denial::BAD_GATEWAY,
+                route,
+                role,
+                start,
+            ));
         }
         Ok(Ok(r)) => r,
     };
@@ -613,15 +699,33 @@ async fn handle(
         Ok(p) => p,
         Err(d) => {
             release(&mut export);
-            return Ok(refused(metrics, &d, route, role, start));
+            return Ok(refused(&state, &meta, &d, route, role, start));
         }
     };
+    if let Ok(v) = HeaderValue::from_str(&meta.id) {
+        head.headers.insert(REQUEST_ID, v);
+    }
     metrics.request(&forward.route, &forward.role, "allowed");
+    let would_deny = !forward.shadow.is_empty();
     let body = match plan {
         BodyPlan::Empty => {
             release(&mut export);
             metrics.duration(&forward.route, start.elapsed().as_secs_f64());
-            tracing::info!(route = %forward.route, role = %forward.role, status = head.status.as_u16(), decision = "allowed", duration_ms = start.elapsed().as_millis() as u64, "response completed");
+            tracing::info!(request_id = %meta.id, route = %forward.route, role = %forward.role, status = head.status.as_u16(), decision = "allowed", duration_ms = start.elapsed().as_millis() as u64, "response completed");
+            state.audit.record(audit::request_event(
+                &meta,
+                &audit::Outcome {
+                    route,
+                    role,
+                    status: head.status.as_u16(),
+                    allowed: true,
+                    reason: "allowed",
+                    duration_ms: start.elapsed().as_millis() as u64,
+                    approval: admission.approval.as_deref(),
+                    would_deny,
+                    ..audit::Outcome::default()
+                },
+            ));
             ProxyBody::Full(None)
         }
         BodyPlan::Mask { format, coding } => {
@@ -634,6 +738,12 @@ async fn handle(
                 start,
                 metrics: Arc::clone(&state.metrics),
                 export: export.take(),
+                audit: AuditTrack {
+                    state: Arc::clone(&state),
+                    meta: meta.clone(),
+                    approval: admission.approval.clone(),
+                    would_deny,
+                },
             };
             match MaskedBody::new(
                 upstream_body,
@@ -645,7 +755,14 @@ async fn handle(
                 Ok(body) => ProxyBody::Masked(Box::new(body)),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot start the content decoder");
-                    return Ok(refused(metrics, &Denial::BAD_GATEWAY, route, role, start));
+                    return Ok(refused(
+                        &state,
+                        &meta,
+                        &Denial::BAD_GATEWAY,
+                        route,
+                        role,
+                        start,
+                    ));
                 }
             }
         }

@@ -195,6 +195,13 @@ impl Denial {
         }
     }
 
+    /// The audit trail cannot take events and `audit.on_failure` is `deny`.
+    pub const AUDIT_UNAVAILABLE: Denial = denial(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "audit-unavailable",
+        "The audit trail cannot be written; access is refused until it can",
+    );
+
     /// The state backend could not answer and the request needs it.
     pub const STATE_UNAVAILABLE: Denial = denial(
         StatusCode::SERVICE_UNAVAILABLE,
