@@ -486,6 +486,9 @@ fn the_deploy_alerts_and_dashboard_use_only_what_the_gateway_exports() {
         "privgate_exports_total",
         "privgate_revocations_total",
         "privgate_state_errors_total",
+        "privgate_audit_queue_depth",
+        "privgate_audit_write_failures_total",
+        "privgate_audit_healthy",
     ];
     for name in expected {
         assert!(
