@@ -336,3 +336,11 @@ fn late_observations_do_not_move_time_back() {
     assert_eq!(d.identities["u"].interval, 5 + MONDAY / H);
     assert_eq!(d.identities["u"].total, 20);
 }
+
+#[test]
+fn the_detector_and_sender_can_be_shared_across_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<std::sync::Mutex<Detector>>();
+    shared::<webhook::WebhookSender>();
+    shared::<Arc<webhook::WebhookCounters>>();
+}
