@@ -29,6 +29,60 @@ pub struct JwtVerifier {
     pub(super) roles_claim: String,
     pub(super) subject_claim: String,
     pub(super) leeway: u64,
+    /// Tokens that verified, so a client's next request skips the signature check.
+    pub(super) cache: TokenCache,
+}
+
+/// How many verified tokens are remembered.
+const CACHE_ENTRIES: usize = 4096;
+
+/// Verified tokens by the SHA-256 of their text, with the time bounds to re-check on
+/// each use. A signature check (Ed25519, RSA, ECDSA) costs tens of microseconds, more
+/// than the rest of a small request; a client sends the same token for minutes. Only
+/// tokens that passed every check are stored; `exp` and `nbf` are checked again at each
+/// hit against the current time, and revocation is checked per request elsewhere, so a
+/// hit decides exactly what a full verification would. Bounded: when full, it is emptied
+/// (a refill costs one verification per active token).
+#[derive(Default)]
+pub struct TokenCache {
+    entries: std::sync::Mutex<std::collections::HashMap<[u8; 32], Cached>>,
+}
+
+struct Cached {
+    identity: Identity,
+    exp: u64,
+    nbf: Option<u64>,
+}
+
+impl TokenCache {
+    fn key(token: &str) -> [u8; 32] {
+        let mut k = [0u8; 32];
+        k.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref());
+        k
+    }
+
+    fn get(&self, key: &[u8; 32], now: u64, leeway: u64) -> Option<Identity> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let c = entries.get(key)?;
+        let live = now < c.exp.saturating_add(leeway)
+            && c.nbf.is_none_or(|nbf| now.saturating_add(leeway) >= nbf);
+        live.then(|| c.identity.clone())
+    }
+
+    fn put(&self, key: [u8; 32], identity: &Identity, exp: u64, nbf: Option<u64>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= CACHE_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(
+            key,
+            Cached {
+                identity: identity.clone(),
+                exp,
+                nbf,
+            },
+        );
+    }
 }
 
 impl std::fmt::Debug for JwtVerifier {
@@ -62,6 +116,19 @@ impl JwtVerifier {
         if token.len() > MAX_TOKEN_LEN {
             return Err(AuthError::MalformedToken);
         }
+        let key = TokenCache::key(token);
+        if let Some(identity) = self.cache.get(&key, now, self.leeway) {
+            return Ok(identity);
+        }
+        let (identity, nbf) = self.verify_uncached(token, now)?;
+        if let Some(exp) = identity.expires_at {
+            self.cache.put(key, &identity, exp, nbf);
+        }
+        Ok(identity)
+    }
+
+    /// The full verification: signature, then claims; the identity and its `nbf`.
+    fn verify_uncached(&self, token: &str, now: u64) -> Result<(Identity, Option<u64>), AuthError> {
         let mut parts = token.split('.');
         let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -96,7 +163,8 @@ impl JwtVerifier {
         let claims: Map<String, Value> =
             serde_json::from_slice(&decode(payload_b64)?).map_err(|_| AuthError::MalformedToken)?;
         self.check(&claims, now)?;
-        self.identity(&claims)
+        let nbf = numeric_date(&claims, "nbf")?;
+        Ok((self.identity(&claims)?, nbf))
     }
 
     fn key_for(&self, kid: Option<&str>) -> Result<&Jwk, AuthError> {

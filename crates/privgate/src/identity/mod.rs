@@ -263,6 +263,7 @@ fn load_jwt(config: &JwtConfig) -> Result<JwtVerifier, IdentityError> {
         roles_claim: config.roles_claim.clone(),
         subject_claim: config.subject_claim.clone(),
         leeway: config.leeway_seconds,
+        cache: jwt::TokenCache::default(),
     })
 }
 

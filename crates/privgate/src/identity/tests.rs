@@ -338,6 +338,38 @@ fn time_claims_are_checked_with_leeway() {
 }
 
 #[test]
+fn a_remembered_token_is_still_checked_against_the_clock() {
+    let f = Fixture::new();
+    let mut c = claims();
+    c["exp"] = json!(NOW + 100);
+    c["nbf"] = json!(NOW + 50);
+    let token = f.token("EdDSA", "ed1", &c);
+    let at = |now: u64| {
+        f.identifier.identify(
+            &headers(&[("authorization", &format!("Bearer {token}"))]),
+            peer("192.0.2.1"),
+            now,
+        )
+    };
+    // Verified at NOW + 60 (remembered), then used before nbf and after exp: the cached
+    // entry decides as a full verification would.
+    assert!(at(NOW + 60).unwrap().is_some());
+    assert!(at(NOW + 70).unwrap().is_some());
+    assert_eq!(at(NOW - 20), Err(AuthError::NotYetValid));
+    assert_eq!(at(NOW + 100 + 60), Err(AuthError::Expired));
+    // A token one byte off is not the remembered one.
+    let mut forged = token.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let r = f.identifier.identify(
+        &headers(&[("authorization", &format!("Bearer {forged}"))]),
+        peer("192.0.2.1"),
+        NOW + 60,
+    );
+    assert!(r.is_err(), "{r:?}");
+}
+
+#[test]
 fn issuer_and_audience_must_match() {
     let f = Fixture::new();
     let with = |name: &str, value: Value| {

@@ -321,7 +321,7 @@ impl MaskedBody {
         c.metrics.masked(&c.route, &c.role, self.masker.stats());
         c.metrics
             .duration(&c.route, c.start.elapsed().as_secs_f64());
-        tracing::info!(
+        tracing::debug!(
             route = %c.route,
             role = %c.role,
             status = c.status,
@@ -402,7 +402,7 @@ impl Drop for MaskedBody {
             c.metrics.abort("client-gone");
             c.metrics
                 .duration(&c.route, c.start.elapsed().as_secs_f64());
-            tracing::info!(route = %c.route, role = %c.role, "response dropped before its end");
+            tracing::debug!(route = %c.route, role = %c.role, "response dropped before its end");
         }
     }
 }

@@ -227,10 +227,21 @@ pub fn run_config(config: Config, on_bound: impl FnOnce(Bound) -> Result<()>) ->
             })
         }
     };
+    // Per-request lines are at debug level (the audit trail is the record of requests;
+    // a log line per request costs a write on the worker thread): PRIVGATE_LOG=debug
+    // shows them, PRIVGATE_LOG=warn quiets the rest.
+    let level = match std::env::var("PRIVGATE_LOG").as_deref() {
+        Ok("debug") => tracing::Level::DEBUG,
+        Ok("trace") => tracing::Level::TRACE,
+        Ok("warn") => tracing::Level::WARN,
+        Ok("error") => tracing::Level::ERROR,
+        _ => tracing::Level::INFO,
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .with_target(false)
+        .with_max_level(level)
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.workers)
@@ -567,7 +578,7 @@ fn refused(
     let decision = decision_label(d, route);
     metrics.request(route_label, role.unwrap_or_default(), decision);
     metrics.duration(route_label, start.elapsed().as_secs_f64());
-    tracing::info!(
+    tracing::debug!(
         request_id = %meta.id,
         route = route.unwrap_or("-"),
         status = d.status.as_u16(),
@@ -711,7 +722,7 @@ async fn handle(
         BodyPlan::Empty => {
             release(&mut export);
             metrics.duration(&forward.route, start.elapsed().as_secs_f64());
-            tracing::info!(request_id = %meta.id, route = %forward.route, role = %forward.role, status = head.status.as_u16(), decision = "allowed", duration_ms = start.elapsed().as_millis() as u64, "response completed");
+            tracing::debug!(request_id = %meta.id, route = %forward.route, role = %forward.role, status = head.status.as_u16(), decision = "allowed", duration_ms = start.elapsed().as_millis() as u64, "response completed");
             state.audit.record(audit::request_event(
                 &meta,
                 &audit::Outcome {
