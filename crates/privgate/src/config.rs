@@ -116,6 +116,9 @@ pub struct RawConfig {
     /// The tamper-evident audit trail (`privgate-audit`'s own section).
     #[serde(default)]
     pub audit: Option<privgate_audit::AuditConfig>,
+    /// Anomaly detection for the SOC.
+    #[serde(default)]
+    pub anomaly: Option<crate::anomaly::config::RawAnomaly>,
 }
 
 /// `state:`.
@@ -369,6 +372,8 @@ pub struct Config {
     pub state: StateConfig,
     /// The audit trail, checked, with its keys loaded.
     pub audit: Option<AuditSetup>,
+    /// Anomaly detection, when configured and enabled.
+    pub anomaly: Option<crate::anomaly::AnomalyConfig>,
 }
 
 /// A checked `audit:` section and its key ring.
@@ -637,6 +642,18 @@ pub fn check(name: &str, base: &Path, raw: RawConfig) -> Result<Config> {
             }
         },
     };
+    let anomaly = match &raw.anomaly {
+        None => None,
+        Some(a) => match crate::anomaly::config::check(a) {
+            Ok(c) => c.enabled.then_some(c),
+            Err(errors) => {
+                for e in errors {
+                    problems.push(format!("{name}: {e}"));
+                }
+                None
+            }
+        },
+    };
     let state = match check_state(base, raw.state.as_ref()) {
         Ok(s) => Some(s),
         Err(e) => {
@@ -676,6 +693,7 @@ pub fn check(name: &str, base: &Path, raw: RawConfig) -> Result<Config> {
         limits,
         state,
         audit,
+        anomaly,
     })
 }
 

@@ -10,7 +10,6 @@
 //! masking run (or any other error), 2 a usage error.
 
 mod admin;
-#[allow(dead_code, reason = "wired into the proxy next")]
 mod anomaly;
 mod audit_cmd;
 mod check_cmd;

@@ -49,6 +49,9 @@ pub struct Metrics {
     audit_write_failures: prometheus::IntCounter,
     audit_record_failures: IntCounterVec,
     audit_healthy: prometheus::IntGauge,
+    anomalies: IntCounterVec,
+    webhook: IntCounterVec,
+    anomaly_identities: prometheus::IntGauge,
 }
 
 impl Metrics {
@@ -164,6 +167,31 @@ impl Metrics {
             "privgate_audit_healthy",
             "1 while the audit trail is being written, 0 while its writer fails (0 too when no trail is configured).",
         )?;
+        let anomalies = IntCounterVec::new(
+            Opts::new(
+                "privgate_anomalies_total",
+                "Anomaly alerts raised, by kind (volume_spike, first_route_use, off_hours, \
+                 denial_burst, export_off_hours).",
+            ),
+            &["kind"],
+        )?;
+        let webhook = IntCounterVec::new(
+            Opts::new(
+                "privgate_alert_webhook_total",
+                "Alert webhook deliveries by outcome (sent, failed, dropped, retried).",
+            ),
+            &["outcome"],
+        )?;
+        let anomaly_identities = prometheus::IntGauge::new(
+            "privgate_anomaly_identities",
+            "Identities the anomaly detector keeps a baseline for.",
+        )?;
+        registry.register(Box::new(anomaly_identities.clone()))?;
+        registry.register(Box::new(anomalies.clone()))?;
+        registry.register(Box::new(webhook.clone()))?;
+        for kind in crate::anomaly::AlertKind::ALL {
+            anomalies.with_label_values(&[kind.as_str()]);
+        }
         registry.register(Box::new(audit_depth.clone()))?;
         registry.register(Box::new(audit_write_failures.clone()))?;
         registry.register(Box::new(audit_record_failures.clone()))?;
@@ -208,7 +236,35 @@ impl Metrics {
             audit_write_failures,
             audit_record_failures,
             audit_healthy,
+            anomalies,
+            webhook,
+            anomaly_identities,
         })
+    }
+
+    /// The anomaly detector's tracked identities.
+    pub fn anomaly_identities(&self, n: usize) {
+        self.anomaly_identities.set(n as i64);
+    }
+
+    /// Counts an anomaly alert.
+    pub fn anomaly(&self, kind: &str) {
+        self.anomalies.with_label_values(&[kind]).inc();
+    }
+
+    /// Mirrors the webhook sender's counts (before a scrape).
+    pub fn webhook_counts(&self, sent: u64, failed: u64, dropped: u64, retried: u64) {
+        for (outcome, n) in [
+            ("sent", sent),
+            ("failed", failed),
+            ("dropped", dropped),
+            ("retried", retried),
+        ] {
+            let c = self.webhook.with_label_values(&[outcome]);
+            if n > c.get() {
+                c.inc_by(n - c.get());
+            }
+        }
     }
 
     /// Mirrors the audit writer's state (before a scrape): queue depth, write failures

@@ -334,6 +334,7 @@ async fn unrevoke(state: &State, query: &str) -> Response<ProxyBody> {
 /// The metrics text, the audit writer's state mirrored first.
 fn render_metrics(state: &State) -> Result<String, prometheus::Error> {
     state.audit.export_metrics();
+    crate::proxy::watch::export_metrics(state);
     state.metrics.render()
 }
 

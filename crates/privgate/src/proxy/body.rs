@@ -279,11 +279,24 @@ impl MaskedBody {
         self.audited = true;
         let c = &self.completion;
         let a = &c.audit;
+        let stats = self.masker.stats();
+        if let Some(subject) = &a.meta.subject {
+            super::watch::observe(
+                &a.state,
+                &super::watch::Seen {
+                    subject,
+                    route: &c.route,
+                    is_export: c.export.is_some(),
+                    records: stats.records,
+                    personal_values: stats.values(),
+                    denied: false,
+                },
+            );
+        }
         let trail = &a.state.audit;
         if !trail.enabled() {
             return;
         }
-        let stats = self.masker.stats();
         trail.record(request_event(
             &a.meta,
             &Outcome {

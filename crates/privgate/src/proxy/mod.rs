@@ -27,6 +27,7 @@ pub mod problem;
 pub mod request;
 pub mod response;
 pub mod tls;
+pub mod watch;
 
 use std::convert::Infallible;
 use std::io::Write as _;
@@ -107,6 +108,8 @@ pub struct State {
     pub approval_ttl: Duration,
     /// The audit trail.
     pub audit: Trail,
+    /// Anomaly detection, when configured.
+    pub watch: Option<watch::Watch>,
 }
 
 /// The header carrying the gateway's request id, to the upstream and the client.
@@ -404,6 +407,7 @@ async fn serve(
         other_fail_open: config.state.other_fail_open,
         approval_ttl: config.state.approval_ttl,
         audit: trail,
+        watch: config.anomaly.take().map(watch::Watch::new),
     });
     let last = Arc::clone(&state);
     tracing::info!(
@@ -423,6 +427,7 @@ async fn serve(
         tracing::info!("no admin listener configured");
     }
     let hangup_task = tokio::spawn(reload_on_hangup(Arc::clone(&state)));
+    let tick_task = tokio::spawn(watch::tick_every_minute(Arc::clone(&state)));
 
     let mut server = AutoBuilder::new(TokioExecutor::new());
     server
@@ -466,6 +471,7 @@ async fn serve(
     drop(plain);
     drop(secure);
     hangup_task.abort();
+    tick_task.abort();
     if let Some(t) = admin_task {
         t.abort();
     }
@@ -598,6 +604,19 @@ fn refused(
             ..audit::Outcome::default()
         },
     ));
+    if let Some(subject) = &meta.subject {
+        watch::observe(
+            state,
+            &watch::Seen {
+                subject,
+                route: route.unwrap_or_default(),
+                is_export: false,
+                records: 0,
+                personal_values: 0,
+                denied: true,
+            },
+        );
+    }
     let mut r = d.response();
     if let Ok(v) = HeaderValue::from_str(&meta.id) {
         r.headers_mut().insert(REQUEST_ID, v);
