@@ -20,7 +20,7 @@ use crate::automaton::{Automaton, OTHER_KEY, ROOT};
 use crate::cursor::Cursor;
 use crate::detect::Detection;
 use crate::error::{Fail, Location, MaskError, SyntaxKind};
-use crate::operator::Operator;
+use crate::operator::{Operator, Secrets};
 use crate::output::Output;
 use crate::plan::Plan;
 use crate::stats::Stats;
@@ -90,11 +90,14 @@ pub(crate) struct CsvMasker {
     text: String,
     rendered: Vec<u8>,
     detections: Vec<Detection>,
+    /// The keys derived for the body's recipient (scope `identity`).
+    recipient: Option<Secrets>,
 }
 
 impl CsvMasker {
-    pub(crate) fn new() -> CsvMasker {
+    pub(crate) fn new(recipient: Option<Secrets>) -> CsvMasker {
         CsvMasker {
+            recipient,
             lex: Lex::RowStart,
             header_done: false,
             columns: Vec::new(),
@@ -419,11 +422,19 @@ impl CsvMasker {
             Field::Mask(r) => match plan.rule(r) {
                 Some(rule) => {
                     stats.count_masked(rule.pii, rule.operator.kind());
-                    value::mask(plan, rule, Scalar::Str, text, &mut self.text)
+                    let recipient = self.recipient.as_ref();
+                    value::mask(plan, recipient, rule, Scalar::Str, text, &mut self.text)
                 }
                 None => Rendered::Unchanged,
             },
-            Field::Detect => value::detect(plan, text, stats, &mut self.text, &mut self.detections),
+            Field::Detect => value::detect(
+                plan,
+                self.recipient.as_ref(),
+                text,
+                stats,
+                &mut self.text,
+                &mut self.detections,
+            ),
             Field::Pass | Field::Dropped => Rendered::Unchanged,
         };
         let first = !self.row_emitted;

@@ -120,6 +120,10 @@ pub enum MaskError {
         /// Where the record that would exceed it starts.
         at: Location,
     },
+    /// The plan has `hash` or `tokenize` with scope `identity` and the masker was made
+    /// without a recipient (or with an empty one): nothing is written.
+    #[error("the plan masks with scope `identity` but no recipient was given for this body")]
+    NoRecipient,
     /// `feed` or `finish` was called after an error or after `finish`.
     #[error("the masker was used after it failed or finished")]
     Finished,

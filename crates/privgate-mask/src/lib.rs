@@ -29,8 +29,8 @@ mod utf8;
 mod value;
 
 pub use error::{Location, MaskError, SelectorError, SyntaxKind};
-pub use masker::{mask_to_vec, Format, Masker};
-pub use operator::{OpKind, Operator, Secrets};
+pub use masker::{mask_to_vec, mask_to_vec_for, Format, Masker};
+pub use operator::{OpKind, Operator, Scope, Secrets};
 pub use output::Output;
 pub use pii::{PiiType, UnknownPiiType};
 pub use plan::{DetectRule, FieldRule, Limits, Plan, PlanSpec};

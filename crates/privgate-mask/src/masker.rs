@@ -30,6 +30,7 @@ use std::sync::Arc;
 use crate::csv::CsvMasker;
 use crate::error::MaskError;
 use crate::json::JsonMasker;
+use crate::operator::Secrets;
 use crate::output::{Counted, Output};
 use crate::plan::Plan;
 use crate::stats::Stats;
@@ -63,15 +64,50 @@ pub struct Masker {
     stats: Stats,
     record_limit: Option<u64>,
     spent: bool,
+    /// The plan needs a recipient and none was given: every call fails.
+    no_recipient: bool,
 }
 
 impl Masker {
-    /// A masker for one body of `format` under `plan`.
+    /// A masker for one body of `format` under `plan`, for no particular recipient.
+    ///
+    /// If the plan has an operator with scope `identity`
+    /// ([`Plan::needs_recipient`]), the first `feed` or `finish` fails with
+    /// [`MaskError::NoRecipient`] and nothing is written (fail closed): use
+    /// [`Masker::with_recipient`].
     pub fn new(plan: Arc<Plan>, format: Format) -> Masker {
+        let no_recipient = plan.needs_recipient;
+        Masker::build(plan, format, None, no_recipient)
+    }
+
+    /// A masker for one body of `format` under `plan`, served to `recipient` (the
+    /// receiving account's id, e.g. the caller's subject).
+    ///
+    /// Operators with scope `identity` write pseudonyms unique to `recipient`; the keys
+    /// are derived here, once per body ([`crate::Secrets::for_recipient`]). Operators
+    /// with scope `global` are unaffected, so for a plan without identity scope this is
+    /// [`Masker::new`]. An empty `recipient` counts as none.
+    pub fn with_recipient(plan: Arc<Plan>, format: Format, recipient: &str) -> Masker {
+        if !plan.needs_recipient {
+            return Masker::build(plan, format, None, false);
+        }
+        if recipient.is_empty() {
+            return Masker::build(plan, format, None, true);
+        }
+        let keys = plan.secrets.for_recipient(recipient);
+        Masker::build(plan, format, Some(keys), false)
+    }
+
+    fn build(
+        plan: Arc<Plan>,
+        format: Format,
+        recipient: Option<Secrets>,
+        no_recipient: bool,
+    ) -> Masker {
         let inner = match format {
-            Format::Json => Inner::Json(JsonMasker::new(false)),
-            Format::Ndjson => Inner::Json(JsonMasker::new(true)),
-            Format::Csv => Inner::Csv(CsvMasker::new()),
+            Format::Json => Inner::Json(JsonMasker::new(false, recipient)),
+            Format::Ndjson => Inner::Json(JsonMasker::new(true, recipient)),
+            Format::Csv => Inner::Csv(CsvMasker::new(recipient)),
         };
         Masker {
             plan,
@@ -79,6 +115,7 @@ impl Masker {
             stats: Stats::default(),
             record_limit: None,
             spent: false,
+            no_recipient,
         }
     }
 
@@ -92,6 +129,10 @@ impl Masker {
     pub fn feed<O: Output>(&mut self, chunk: &[u8], out: &mut O) -> Result<(), MaskError> {
         if self.spent {
             return Err(MaskError::Finished);
+        }
+        if self.no_recipient {
+            self.spent = true;
+            return Err(MaskError::NoRecipient);
         }
         let mut counted = Counted {
             inner: out,
@@ -123,6 +164,10 @@ impl Masker {
     pub fn finish<O: Output>(&mut self, out: &mut O) -> Result<(), MaskError> {
         if self.spent {
             return Err(MaskError::Finished);
+        }
+        if self.no_recipient {
+            self.spent = true;
+            return Err(MaskError::NoRecipient);
         }
         let mut counted = Counted {
             inner: out,
@@ -171,7 +216,23 @@ impl Masker {
 
 /// Masks a whole body held in memory (tests, small bodies, the offline tool's core).
 pub fn mask_to_vec(plan: &Arc<Plan>, format: Format, input: &[u8]) -> Result<Vec<u8>, MaskError> {
-    let mut masker = Masker::new(Arc::clone(plan), format);
+    masked(Masker::new(Arc::clone(plan), format), input)
+}
+
+/// [`mask_to_vec`] for `recipient` (see [`Masker::with_recipient`]).
+pub fn mask_to_vec_for(
+    plan: &Arc<Plan>,
+    format: Format,
+    recipient: &str,
+    input: &[u8],
+) -> Result<Vec<u8>, MaskError> {
+    masked(
+        Masker::with_recipient(Arc::clone(plan), format, recipient),
+        input,
+    )
+}
+
+fn masked(mut masker: Masker, input: &[u8]) -> Result<Vec<u8>, MaskError> {
     let mut out = Vec::with_capacity(input.len());
     masker.feed(input, &mut out)?;
     masker.finish(&mut out)?;

@@ -13,7 +13,7 @@
 use crate::automaton::{Automaton, Target, NO_RULE};
 use crate::detect::{DetectorSet, Detectors};
 use crate::error::MaskError;
-use crate::operator::{Operator, Secrets};
+use crate::operator::{Operator, Scope, Secrets};
 use crate::pii::PiiType;
 use crate::selector::Selector;
 
@@ -91,6 +91,8 @@ pub struct Plan {
     pub(crate) records_given: bool,
     pub(crate) limits: Limits,
     pub(crate) secrets: Secrets,
+    /// Some operator has scope `identity`: bodies need a recipient.
+    pub(crate) needs_recipient: bool,
 }
 
 impl Plan {
@@ -151,7 +153,13 @@ impl Plan {
             }
             _ => None,
         };
+        let needs_recipient = rules
+            .iter()
+            .map(|r| &r.operator)
+            .chain(detectors.as_ref().map(|(_, op)| op))
+            .any(|op| op.scope() == Scope::Identity);
         Ok(Plan {
+            needs_recipient,
             rules,
             selectors: field_selectors,
             automaton,
@@ -175,6 +183,20 @@ impl Plan {
     /// The plan's limits.
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// Whether some `hash` or `tokenize` of the plan has scope `identity`, so that its
+    /// bodies can only be masked for a known recipient ([`Masker::with_recipient`]).
+    ///
+    /// [`Masker::with_recipient`]: crate::Masker::with_recipient
+    pub fn needs_recipient(&self) -> bool {
+        self.needs_recipient
+    }
+
+    /// The keys of the plan's identity-scoped operators for `recipient` (see
+    /// [`Secrets::for_recipient`]): what opens the recipient's tokens.
+    pub fn recipient_secrets(&self, recipient: &str) -> Secrets {
+        self.secrets.for_recipient(recipient)
     }
 }
 

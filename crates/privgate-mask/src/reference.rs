@@ -137,12 +137,13 @@ impl Walk<'_> {
         let rendered = match rule.and_then(|r| self.plan.rules.get(r as usize)) {
             Some(rule) => {
                 self.stats.count_masked(rule.pii, rule.operator.kind());
-                value::mask(self.plan, rule, kind, text, &mut self.text)
+                value::mask(self.plan, None, rule, kind, text, &mut self.text)
             }
             None if kind != Scalar::Bool => {
                 let mut detections = Vec::new();
                 value::detect(
                     self.plan,
+                    None,
                     text,
                     &mut self.stats,
                     &mut self.text,

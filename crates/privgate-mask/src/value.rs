@@ -15,7 +15,7 @@
 //! - an empty string stays empty under every operator but `null` and `drop`.
 
 use crate::detect::Detection;
-use crate::operator::{mask_text, Operator, Redact};
+use crate::operator::{mask_text, Keys, Operator, Redact, Secrets};
 use crate::plan::{Plan, Rule};
 use crate::stats::Stats;
 
@@ -41,6 +41,7 @@ pub(crate) enum Rendered {
 /// Applies a field rule to a value, leaving any new text in `text`.
 pub(crate) fn mask(
     plan: &Plan,
+    recipient: Option<&Secrets>,
     rule: &Rule,
     kind: Scalar,
     value: &str,
@@ -58,13 +59,14 @@ pub(crate) fn mask(
         (op, _) => op,
     };
     text.clear();
-    mask_text(op, rule.pii, value, &plan.secrets, text);
+    mask_text(op, rule.pii, value, keys(plan, recipient), text);
     Rendered::Text
 }
 
 /// Runs the detectors over a value no rule covers, leaving any new text in `text`.
 pub(crate) fn detect(
     plan: &Plan,
+    recipient: Option<&Secrets>,
     value: &str,
     stats: &mut Stats,
     text: &mut String,
@@ -88,9 +90,16 @@ pub(crate) fn detect(
     for d in detections.iter() {
         text.push_str(value.get(last..d.range.start).unwrap_or_default());
         let found = value.get(d.range.clone()).unwrap_or_default();
-        mask_text(op, d.kind, found, &plan.secrets, text);
+        mask_text(op, d.kind, found, keys(plan, recipient), text);
         last = d.range.end;
     }
     text.push_str(value.get(last..).unwrap_or_default());
     Rendered::Text
+}
+
+fn keys<'a>(plan: &'a Plan, recipient: Option<&'a Secrets>) -> Keys<'a> {
+    Keys {
+        global: &plan.secrets,
+        recipient,
+    }
 }

@@ -20,7 +20,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use privgate_mask::operator::{DateGranularity, Generalize, Hash, Partial, Redact, Tokenize};
+use privgate_mask::operator::{
+    DateGranularity, Generalize, Hash, Partial, Redact, Scope, Tokenize,
+};
 use privgate_mask::{
     DetectRule, FieldRule, Format, MaskError, Masker, Operator, PiiType, Plan, PlanSpec, Stats,
 };
@@ -576,10 +578,12 @@ impl PlanFile<'_> {
                 Operator::Hash(Hash {
                     prefix: text("prefix").unwrap_or(d.prefix),
                     length: count("length").unwrap_or(d.length),
+                    scope: d.scope,
                 })
             }
             "tokenize" => Operator::Tokenize(Tokenize {
                 prefix: text("prefix").unwrap_or(Tokenize::default().prefix),
+                scope: Scope::Global,
             }),
             "generalize" => {
                 let d = Generalize::default();

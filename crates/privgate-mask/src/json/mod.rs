@@ -30,7 +30,7 @@ use crate::automaton::{StateId, DEAD, NO_RULE, OTHER_KEY, ROOT};
 use crate::cursor::Cursor;
 use crate::detect::Detection;
 use crate::error::{Fail, Location, MaskError, SyntaxKind};
-use crate::operator::Operator;
+use crate::operator::{Operator, Secrets};
 use crate::output::Output;
 use crate::plan::{Plan, Rule};
 use crate::stats::Stats;
@@ -125,11 +125,14 @@ pub(crate) struct JsonMasker {
     text: String,
     rendered: Vec<u8>,
     detections: Vec<Detection>,
+    /// The keys derived for the body's recipient (scope `identity`).
+    recipient: Option<Secrets>,
 }
 
 impl JsonMasker {
-    pub(crate) fn new(ndjson: bool) -> JsonMasker {
+    pub(crate) fn new(ndjson: bool, recipient: Option<Secrets>) -> JsonMasker {
         JsonMasker {
+            recipient,
             ndjson,
             lex: if ndjson { Lex::Done } else { Lex::Value },
             frames: Vec::new(),

@@ -199,6 +199,7 @@ impl JsonMasker {
             Scalar::Num | Scalar::Bool => std::str::from_utf8(raw).unwrap_or_default(),
         };
         let scratch = Scratch {
+            recipient: self.recipient.as_ref(),
             text: &mut self.text,
             rendered: &mut self.rendered,
             detections: &mut self.detections,
@@ -216,6 +217,7 @@ impl JsonMasker {
 
 /// The buffers a value is rendered in.
 pub(super) struct Scratch<'a> {
+    pub(super) recipient: Option<&'a Secrets>,
     pub(super) text: &'a mut String,
     pub(super) rendered: &'a mut Vec<u8>,
     pub(super) detections: &'a mut Vec<Detection>,
@@ -236,11 +238,18 @@ impl Scratch<'_> {
             Held::Mask(r) => match plan.rule(r) {
                 Some(rule) => {
                     stats.count_masked(rule.pii, rule.operator.kind());
-                    value::mask(plan, rule, kind, text, self.text)
+                    value::mask(plan, self.recipient, rule, kind, text, self.text)
                 }
                 None => Rendered::Unchanged,
             },
-            Held::Detect => value::detect(plan, text, stats, self.text, self.detections),
+            Held::Detect => value::detect(
+                plan,
+                self.recipient,
+                text,
+                stats,
+                self.text,
+                self.detections,
+            ),
         };
         match rendered {
             Rendered::Unchanged => return false,

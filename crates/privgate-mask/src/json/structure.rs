@@ -308,6 +308,7 @@ impl JsonMasker {
                             return Err(self.syntax(SyntaxKind::InvalidUtf8, i + 1));
                         };
                         let scratch = Scratch {
+                            recipient: self.recipient.as_ref(),
                             text: &mut self.text,
                             rendered: &mut self.rendered,
                             detections: &mut self.detections,

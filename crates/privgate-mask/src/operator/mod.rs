@@ -17,6 +17,32 @@ pub use pseudonym::{detokenize, Secrets, TokenKeyError};
 
 use crate::pii::PiiType;
 
+/// Whose pseudonyms `hash` and `tokenize` write.
+///
+/// `Global`: one pseudonym per value, the same for every caller. `Identity`: one per value
+/// and receiving account: the key is derived from the operator's key and the recipient
+/// (see [`Secrets::for_recipient`]), so the same value gives the same pseudonym to the
+/// same account and unrelated pseudonyms to different accounts, and a leaked file names
+/// the account it was served to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// The same pseudonym for everyone (the default).
+    #[default]
+    Global,
+    /// A pseudonym unique to the receiving account.
+    Identity,
+}
+
+impl Scope {
+    /// The name used in policies.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Scope::Global => "global",
+            Scope::Identity => "identity",
+        }
+    }
+}
+
 /// An operator, as configured for a field, a level or a detector.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Operator {
@@ -81,6 +107,8 @@ pub struct Hash {
     pub prefix: String,
     /// Number of lowercase hex digits of the digest kept (8..=64).
     pub length: usize,
+    /// Whose pseudonyms: the same for everyone, or unique to the recipient.
+    pub scope: Scope,
 }
 
 impl Default for Hash {
@@ -88,6 +116,7 @@ impl Default for Hash {
         Hash {
             prefix: "h_".to_owned(),
             length: 16,
+            scope: Scope::Global,
         }
     }
 }
@@ -97,12 +126,16 @@ impl Default for Hash {
 pub struct Tokenize {
     /// Text put before the token (`tok_`).
     pub prefix: String,
+    /// Whose tokens: the same for everyone, or unique to (and only opened with) the
+    /// recipient.
+    pub scope: Scope,
 }
 
 impl Default for Tokenize {
     fn default() -> Self {
         Tokenize {
             prefix: "tok_".to_owned(),
+            scope: Scope::Global,
         }
     }
 }
@@ -191,6 +224,15 @@ impl OpKind {
 }
 
 impl Operator {
+    /// The scope of `hash` and `tokenize`; `Global` for every other operator.
+    pub const fn scope(&self) -> Scope {
+        match self {
+            Operator::Hash(h) => h.scope,
+            Operator::Tokenize(t) => t.scope,
+            _ => Scope::Global,
+        }
+    }
+
     /// The operator's kind.
     pub const fn kind(&self) -> OpKind {
         match self {
@@ -206,6 +248,27 @@ impl Operator {
     }
 }
 
+/// The keys one masker uses: the plan's, and those derived for its recipient.
+#[derive(Clone, Copy)]
+pub(crate) struct Keys<'a> {
+    /// The plan's keys (scope `global`).
+    pub(crate) global: &'a Secrets,
+    /// The keys derived for the recipient (scope `identity`); `None` without a recipient.
+    pub(crate) recipient: Option<&'a Secrets>,
+}
+
+impl<'a> Keys<'a> {
+    /// The keys for an operator of `scope`. Without a recipient an identity-scoped
+    /// operator gets no keys at all, so it writes `***` (the masker refuses such bodies
+    /// before this is reached).
+    fn for_scope(self, scope: Scope, none: &'a Secrets) -> &'a Secrets {
+        match scope {
+            Scope::Global => self.global,
+            Scope::Identity => self.recipient.unwrap_or(none),
+        }
+    }
+}
+
 /// Writes the masked text of `value` (a decoded string, or the spelling of a number or
 /// boolean) to `out`.
 ///
@@ -217,9 +280,11 @@ pub(crate) fn mask_text(
     op: &Operator,
     pii: PiiType,
     value: &str,
-    secrets: &Secrets,
+    keys: Keys<'_>,
     out: &mut String,
 ) {
+    let none = Secrets::new();
+    let secrets = keys.for_scope(op.scope(), &none);
     match op {
         Operator::Keep => out.push_str(value),
         Operator::Redact(r) => out.push_str(&r.replacement),

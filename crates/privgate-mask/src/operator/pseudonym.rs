@@ -40,6 +40,11 @@ const HASH_LEN_MAX: usize = 64;
 const KDF_SALT: &[u8] = b"privgate tokenize v1";
 const KDF_ENC_LABEL: &[u8] = b"privgate tokenize v1 aes-256-gcm";
 const KDF_MAC_LABEL: &[u8] = b"privgate tokenize v1 synthetic nonce";
+/// HKDF salt of the `hash` key's recipient derivation (scope `identity`).
+const HASH_SCOPE_SALT: &[u8] = b"privgate hash v1";
+/// HKDF info before the recipient id when a recipient's keys are derived (scope
+/// `identity`): info = this label ‖ recipient.
+const SCOPE_LABEL: &[u8] = b"privgate scope identity";
 
 /// Why a key could not be added or a token could not be opened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -88,6 +93,8 @@ pub enum TokenKeyError {
 #[derive(Clone, Default)]
 pub struct Secrets {
     hash_key: Option<hmac::Key>,
+    /// HKDF-Extract of the hash key, from which recipients' hash keys are expanded.
+    hash_scope: Option<hkdf::Prk>,
     /// In the order added; the last one seals new tokens.
     token_keys: Vec<TokenKey>,
 }
@@ -96,8 +103,58 @@ pub struct Secrets {
 #[derive(Clone)]
 struct TokenKey {
     id: String,
+    /// HKDF-Extract of the master key: the encryption, nonce and recipient keys are
+    /// expanded from it under distinct labels. `None` in a recipient's key, which
+    /// derives no further.
+    prk: Option<hkdf::Prk>,
     enc: aead::LessSafeKey,
     mac: hmac::Key,
+}
+
+impl TokenKey {
+    /// Derives the two working keys of a 32-byte master key.
+    fn new(id: &str, key: &[u8]) -> Result<TokenKey, TokenKeyError> {
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, KDF_SALT).extract(key);
+        // Expanding 32 bytes from SHA-256 is far below HKDF's limit, so these never fail;
+        // should they, the key is refused rather than half-built.
+        let enc = prk
+            .expand(&[KDF_ENC_LABEL], &aead::AES_256_GCM)
+            .map(aead::UnboundKey::from)
+            .map_err(|_| TokenKeyError::KeyLength { len: key.len() })?;
+        let mac = prk
+            .expand(&[KDF_MAC_LABEL], hmac::HMAC_SHA256)
+            .map(hmac::Key::from)
+            .map_err(|_| TokenKeyError::KeyLength { len: key.len() })?;
+        Ok(TokenKey {
+            id: id.to_owned(),
+            prk: Some(prk),
+            enc: aead::LessSafeKey::new(enc),
+            mac,
+        })
+    }
+
+    /// The token key of `recipient`: a master key of 32 bytes expanded from this one's
+    /// PRK with info `privgate scope identity` ‖ recipient, under the same id.
+    fn for_recipient(&self, recipient: &str) -> Option<TokenKey> {
+        let mut master = [0u8; TOKEN_KEY_LEN];
+        self.prk
+            .as_ref()?
+            .expand(&[SCOPE_LABEL, recipient.as_bytes()], MasterLen)
+            .and_then(|okm| okm.fill(&mut master))
+            .ok()?;
+        let mut key = TokenKey::new(&self.id, &master).ok()?;
+        key.prk = None;
+        Some(key)
+    }
+}
+
+/// The output length of a recipient's token master key.
+struct MasterLen;
+
+impl hkdf::KeyType for MasterLen {
+    fn len(&self) -> usize {
+        TOKEN_KEY_LEN
+    }
 }
 
 impl fmt::Debug for Secrets {
@@ -123,14 +180,60 @@ impl Secrets {
     /// checks `has_hash_key` reports the problem before any value is seen. Use
     /// [`Secrets::try_with_hash_key`] to get the reason instead.
     pub fn with_hash_key(mut self, key: &[u8]) -> Self {
-        self.hash_key = hash_key(key).ok();
+        match hash_key(key) {
+            Ok((k, prk)) => {
+                self.hash_key = Some(k);
+                self.hash_scope = Some(prk);
+            }
+            Err(_) => {
+                self.hash_key = None;
+                self.hash_scope = None;
+            }
+        }
         self
     }
 
     /// Like [`Secrets::with_hash_key`], but returns why a key is refused.
     pub fn try_with_hash_key(mut self, key: &[u8]) -> Result<Self, TokenKeyError> {
-        self.hash_key = Some(hash_key(key)?);
+        let (k, prk) = hash_key(key)?;
+        self.hash_key = Some(k);
+        self.hash_scope = Some(prk);
         Ok(self)
+    }
+
+    /// The keys of scope `identity` for `recipient` (an account id, e.g. a token's
+    /// subject): every key here replaced by one derived from it with HKDF-SHA256,
+    /// info = `privgate scope identity` ‖ recipient.
+    ///
+    /// - hash: PRK = HKDF-Extract(salt `privgate hash v1`, hash key); the recipient's
+    ///   HMAC key is HKDF-Expand(PRK, info, 32 bytes);
+    /// - tokenize: for each master key, PRK = HKDF-Extract(salt `privgate tokenize v1`,
+    ///   master key) (the PRK its own working keys come from, under other labels); the
+    ///   recipient's master key is HKDF-Expand(PRK, info, 32 bytes), used under the same
+    ///   key id like any master key.
+    ///
+    /// Equal values give equal pseudonyms for one recipient and unrelated ones across
+    /// recipients; a recipient's tokens open only with [`detokenize`] over the secrets
+    /// derived for that recipient. Derivation costs a few HMAC computations per key:
+    /// derive once per body (the masker does), not per value. The derived secrets
+    /// cannot derive further (a recipient of a recipient is not a thing): their own
+    /// `for_recipient` gives secrets without keys, which write `***`.
+    pub fn for_recipient(&self, recipient: &str) -> Secrets {
+        let hash_key = self.hash_scope.as_ref().and_then(|prk| {
+            prk.expand(&[SCOPE_LABEL, recipient.as_bytes()], hmac::HMAC_SHA256)
+                .ok()
+                .map(hmac::Key::from)
+        });
+        let token_keys = self
+            .token_keys
+            .iter()
+            .filter_map(|k| k.for_recipient(recipient))
+            .collect::<Vec<_>>();
+        Secrets {
+            hash_key,
+            hash_scope: None,
+            token_keys,
+        }
     }
 
     /// Adds a `tokenize` master key of 32 bytes under `id`
@@ -145,22 +248,7 @@ impl Secrets {
         if self.token_key(id).is_some() {
             return Err(TokenKeyError::DuplicateKeyId { id: id.to_owned() });
         }
-        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, KDF_SALT).extract(key);
-        // Expanding 32 bytes from SHA-256 is far below HKDF's limit, so these never fail;
-        // should they, the key is refused rather than half-built.
-        let enc = prk
-            .expand(&[KDF_ENC_LABEL], &aead::AES_256_GCM)
-            .map(aead::UnboundKey::from)
-            .map_err(|_| TokenKeyError::KeyLength { len: key.len() })?;
-        let mac = prk
-            .expand(&[KDF_MAC_LABEL], hmac::HMAC_SHA256)
-            .map(hmac::Key::from)
-            .map_err(|_| TokenKeyError::KeyLength { len: key.len() })?;
-        self.token_keys.push(TokenKey {
-            id: id.to_owned(),
-            enc: aead::LessSafeKey::new(enc),
-            mac,
-        });
+        self.token_keys.push(TokenKey::new(id, key)?);
         Ok(self)
     }
 
@@ -252,11 +340,12 @@ pub fn detokenize(secrets: &Secrets, prefix: &str, token: &str) -> Result<String
     String::from_utf8(buf).map_err(|_| TokenKeyError::Authentication)
 }
 
-fn hash_key(key: &[u8]) -> Result<hmac::Key, TokenKeyError> {
+fn hash_key(key: &[u8]) -> Result<(hmac::Key, hkdf::Prk), TokenKeyError> {
     if key.len() < MIN_HASH_KEY_LEN {
         return Err(TokenKeyError::HashKeyTooShort { len: key.len() });
     }
-    Ok(hmac::Key::new(hmac::HMAC_SHA256, key))
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, HASH_SCOPE_SALT).extract(key);
+    Ok((hmac::Key::new(hmac::HMAC_SHA256, key), prk))
 }
 
 /// Seals `value` under `key`: nonce ‖ ciphertext ‖ tag.
@@ -313,6 +402,7 @@ mod tests {
             &Hash {
                 prefix: "h_".to_owned(),
                 length,
+                scope: super::super::Scope::Global,
             },
             value,
             &mut out,
@@ -575,6 +665,92 @@ mod tests {
             assert!(!message.contains("13812345678"), "{message}");
             assert!(!message.contains("secret"), "{message}");
         }
+    }
+
+    #[test]
+    fn recipients_get_their_own_pseudonyms() {
+        let s = secrets_a()
+            .with_token_key("k2025", &KEY_B)
+            .unwrap()
+            .with_hash_key(b"0123456789abcdef");
+        let alice = s.for_recipient("alice");
+        let alice_again = s.for_recipient("alice");
+        let bob = s.for_recipient("bob");
+        let v = "13812345678";
+        // Consistent for one recipient, distinct across recipients and from global.
+        assert_eq!(hashed(&alice, 16, v), hashed(&alice_again, 16, v));
+        assert_ne!(hashed(&alice, 16, v), hashed(&bob, 16, v));
+        assert_ne!(hashed(&alice, 16, v), hashed(&s, 16, v));
+        assert_eq!(token(&alice, v), token(&alice_again, v));
+        assert_ne!(token(&alice, v), token(&bob, v));
+        assert_ne!(token(&alice, v), token(&s, v));
+        // The same key ids: the newest master key seals.
+        assert!(token(&alice, v).starts_with("tok_k2025."));
+        // A recipient's tokens open with that recipient's keys only.
+        let t = token(&alice, v);
+        assert_eq!(detokenize(&alice_again, "tok_", &t).unwrap(), v);
+        assert_eq!(
+            detokenize(&bob, "tok_", &t),
+            Err(TokenKeyError::Authentication)
+        );
+        assert_eq!(
+            detokenize(&s, "tok_", &t),
+            Err(TokenKeyError::Authentication)
+        );
+        // Rotation: tokens of the older master key open for the recipient too.
+        let old = token(&secrets_a().for_recipient("alice"), v);
+        assert!(old.starts_with("tok_k2024."));
+        assert_eq!(detokenize(&alice, "tok_", &old).unwrap(), v);
+        // The recipient id is bound whole: no prefix games.
+        assert_ne!(token(&s.for_recipient("al"), v), t);
+        assert_ne!(token(&s.for_recipient(""), v), t);
+    }
+
+    #[test]
+    fn recipient_derivation_is_hkdf_of_the_key() {
+        // hash: HMAC under HKDF-Expand(HKDF-Extract("privgate hash v1", key),
+        // "privgate scope identity" || recipient).
+        let key = b"0123456789abcdef";
+        let s = Secrets::new().with_hash_key(key);
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"privgate hash v1").extract(key);
+        let derived: hmac::Key = prk
+            .expand(&[b"privgate scope identity", b"alice"], hmac::HMAC_SHA256)
+            .unwrap()
+            .into();
+        let expected: String = hmac::sign(&derived, b"v")
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            hashed(&s.for_recipient("alice"), 64, "v"),
+            format!("h_{expected}")
+        );
+        // tokenize: the recipient's master key, used like any master key.
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, KDF_SALT).extract(&KEY_A);
+        let mut master = [0u8; 32];
+        prk.expand(&[b"privgate scope identity", b"alice"], MasterLen)
+            .unwrap()
+            .fill(&mut master)
+            .unwrap();
+        let direct = Secrets::new().with_token_key("k2024", &master).unwrap();
+        assert_eq!(
+            token(&secrets_a().for_recipient("alice"), "v"),
+            token(&direct, "v")
+        );
+    }
+
+    #[test]
+    fn derived_secrets_derive_no_further() {
+        let s = secrets_a().with_hash_key(b"0123456789abcdef");
+        let twice = s.for_recipient("alice").for_recipient("bob");
+        assert!(!twice.has_hash_key());
+        assert!(!twice.has_token_key());
+        assert_eq!(hashed(&twice, 16, "x"), "***");
+        assert_eq!(token(&twice, "x"), "***");
+        // Without keys, nothing to derive.
+        let none = Secrets::new().for_recipient("alice");
+        assert!(!none.has_hash_key() && !none.has_token_key());
     }
 
     proptest! {
