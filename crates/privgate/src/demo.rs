@@ -204,6 +204,7 @@ fn write_keys(dir: &Path) -> Result<Ed25519KeyPair> {
     write("jwks.json", jwks.to_string().as_bytes())?;
     write("hash.key", random_hex_key(&rng)?.as_bytes())?;
     write("token.key", random_hex_key(&rng)?.as_bytes())?;
+    write("audit.key", random_hex_key(&rng)?.as_bytes())?;
     Ok(signer)
 }
 
@@ -217,6 +218,7 @@ fn write_config(path: &Path, listen: SocketAddr, upstream: &str, policy: &Path) 
          policy_dir: {policy}\n\
          identity:\n  jwt: {{ jwks_file: jwks.json, issuer: \"{ISSUER}\", audience: {AUDIENCE} }}\n\
          keys: {{ hash_key_file: hash.key, token_key_file: token.key, token_key_id: demo }}\n\
+         audit: {{ file: {{ path: audit.jsonl }}, keys: [{{ id: demo, file: audit.key }}] }}\n\
          workers: 2\n"
     );
     std::fs::write(path, text).with_context(|| format!("cannot write `{}`", path.display()))
@@ -312,6 +314,15 @@ impl<T: Fn(&str) -> String> Script<'_, T> {
             "403: an export needs another person's approval",
         ));
         s.push_str(&self.approved_export());
+        s.push_str(&format!(
+            "# every request above is in the tamper-evident audit trail; check its chain and read it:\n\
+             {exe} audit verify --config {dir}/gateway.yaml {dir}/audit.jsonl\n\
+             {exe} audit tail -n 5 {dir}/audit.jsonl\n",
+            exe = std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| "privgate".to_owned()),
+            dir = self.dir.display(),
+        ));
         s.push_str("# Ctrl-C stops the gateway and the upstream and removes the keys\n");
         s
     }
