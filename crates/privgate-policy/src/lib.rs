@@ -48,8 +48,9 @@ pub use compile::{
 pub use diag::{did_you_mean, Diagnostic, Diagnostics, Location, Related, RenderStyle, Severity};
 pub use error::PolicyError;
 pub use route::{
-    parse_duration, parse_quota, parse_rate, Export, Mode, ParseProblem, PathTemplate, Quota, Rate,
-    RateLimits, Route, Segment, StepUp, METHODS,
+    parse_accept_path, parse_duration, parse_quota, parse_rate, Accept, AcceptNode, Export, Extra,
+    Inspect, InspectMode, Mode, Oversize, ParseProblem, PathTemplate, Quota, Rate, RateLimits,
+    Route, Segment, Step, StepUp, METHODS,
 };
 pub use schema::{policy_schema, tests_schema};
 pub use source::{Pos, SourceFile, Sources, Sp};

@@ -111,9 +111,58 @@ pub struct RawRoute {
     /// `429 Too Many Requests` with `Retry-After`.
     #[serde(default)]
     pub rate_limit: Option<Sp<RawRateLimit>>,
+    /// Request inspection ("virtual patching"): the request's path, query, selected
+    /// headers and body are matched against the built-in SQL injection, XSS, path
+    /// traversal and command injection signatures. Without it: `{ mode: detect }`.
+    #[serde(default)]
+    pub inspect: Option<Sp<RawInspect>>,
+    /// Collection minimisation for JSON request bodies: the fields the route accepts;
+    /// any other member is stripped or the request refused.
+    #[serde(default)]
+    pub accept: Option<Sp<RawAccept>>,
     /// Free text for readers of the policy.
     #[serde(default)]
     pub description: Option<String>,
+}
+
+/// Request inspection settings of a route.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawInspect {
+    /// `block` (a request scoring `threshold` or more is refused with 403
+    /// `request-blocked`), `detect` (the default: matches are counted and logged, the
+    /// request goes on) or `off`.
+    #[serde(default)]
+    #[schemars(schema_with = "inspect_mode_schema")]
+    pub mode: Option<Sp<String>>,
+    /// The anomaly score at which a request is blocked: each matching signature adds its
+    /// score (5 for a signature that is an attack on its own, 2 or 3 for a hint). Default
+    /// 5; at least 1.
+    #[serde(default)]
+    pub threshold: Option<Sp<u32>>,
+    /// What happens, in `block` mode, to a body larger than the inspected 64 KiB:
+    /// `block` (the default: 413) or `pass` (the first 64 KiB are inspected, the rest is
+    /// forwarded unread).
+    #[serde(default)]
+    #[schemars(schema_with = "oversize_schema")]
+    pub oversize: Option<Sp<String>>,
+}
+
+/// Collection minimisation of a route: what a JSON request body may contain.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccept {
+    /// The accepted fields: paths such as `$.doctorId`, `$.patient.name`,
+    /// `$.items[*].code` or `$['first name']` (`.name`, `['name']`, `[*]` each element).
+    /// A path accepts the value there with everything inside it; the objects and arrays
+    /// on the way to it are kept for it, with nothing else in them.
+    pub fields: Vec<Sp<String>>,
+    /// What happens to members not accepted: `strip` (the default: they are removed and
+    /// the rewritten body is forwarded) or `reject` (422 naming their paths, never their
+    /// values).
+    #[serde(default)]
+    #[schemars(schema_with = "extra_schema")]
+    pub extra: Option<Sp<String>>,
 }
 
 /// Which requests a route matches.
@@ -487,6 +536,18 @@ enum OperatorName {
 
 fn mode_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({ "type": "string", "enum": ["enforce", "shadow"] })
+}
+
+fn inspect_mode_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": "string", "enum": ["block", "detect", "off"] })
+}
+
+fn oversize_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": "string", "enum": ["block", "pass"] })
+}
+
+fn extra_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": "string", "enum": ["strip", "reject"] })
 }
 
 fn pii_type_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {

@@ -7,6 +7,7 @@
 //! the check stage (`check.rs`) turns that into a located diagnostic. Masking plans for a
 //! route live in the compiled [`crate::Policy`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use privgate_mask::Format;
@@ -34,6 +35,152 @@ pub struct Route {
     pub step_up: Option<StepUp>,
     /// Request rate limits, if any.
     pub rate_limit: Option<RateLimits>,
+    /// Request inspection (`detect` with threshold 5 when the route sets none).
+    pub inspect: Inspect,
+    /// Collection minimisation of JSON request bodies, if any.
+    pub accept: Option<Arc<Accept>>,
+}
+
+/// How a route's requests are inspected for attacks ("virtual patching").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inspect {
+    /// Block, only detect, or skip.
+    pub mode: InspectMode,
+    /// The anomaly score at which a request is blocked.
+    pub threshold: u32,
+    /// Whether a body larger than the inspected prefix is refused (in `block` mode).
+    pub oversize: Oversize,
+}
+
+impl Default for Inspect {
+    fn default() -> Self {
+        Inspect {
+            mode: InspectMode::Detect,
+            threshold: 5,
+            oversize: Oversize::Block,
+        }
+    }
+}
+
+/// What inspection does with a request that reaches the threshold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum InspectMode {
+    /// Refuse it (403 `request-blocked`).
+    Block,
+    /// Count and log it; serve it.
+    #[default]
+    Detect,
+    /// Do not inspect.
+    Off,
+}
+
+/// What happens to a body larger than the inspected prefix.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Oversize {
+    /// Refuse it (413).
+    #[default]
+    Block,
+    /// Inspect the prefix, forward the rest unread.
+    Pass,
+}
+
+/// Collection minimisation: the members a JSON request body may have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accept {
+    /// The accepted paths, as written.
+    pub fields: Vec<String>,
+    /// The accepted paths as a tree.
+    pub tree: AcceptNode,
+    /// Strip or refuse what is not accepted.
+    pub extra: Extra,
+}
+
+/// What happens to members an [`Accept`] does not list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Extra {
+    /// They are removed from the body.
+    #[default]
+    Strip,
+    /// The request is refused (422 with their paths).
+    Reject,
+}
+
+/// One step of an accepted path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// An object member.
+    Member(String),
+    /// Every element of an array.
+    Each,
+}
+
+/// A node of the accepted-paths tree: everything under it, or some members and elements.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AcceptNode {
+    /// A path ends here: the whole value is accepted.
+    pub all: bool,
+    /// Accepted members of an object here.
+    pub members: std::collections::BTreeMap<String, AcceptNode>,
+    /// What is accepted of each element of an array here.
+    pub each: Option<Box<AcceptNode>>,
+}
+
+impl AcceptNode {
+    /// Adds one parsed path.
+    pub fn insert(&mut self, steps: &[Step]) {
+        let Some((first, rest)) = steps.split_first() else {
+            self.all = true;
+            return;
+        };
+        let next = match first {
+            Step::Member(m) => self.members.entry(m.clone()).or_default(),
+            Step::Each => self.each.get_or_insert_with(Box::default),
+        };
+        next.insert(rest);
+    }
+}
+
+/// Parses an accepted path: `$` then steps `.name` (letters, digits, `_`, `-`, `$`, or
+/// any non-ASCII), `['name']` (any text but `'`) or `[*]`.
+pub fn parse_accept_path(s: &str) -> Result<Vec<Step>, ParseProblem> {
+    let Some(mut rest) = s.strip_prefix('$') else {
+        return Err(problem(0, "a path starting with `$`"));
+    };
+    let mut steps = Vec::new();
+    while !rest.is_empty() {
+        let offset = s.len() - rest.len();
+        if let Some(r) = rest.strip_prefix("[*]") {
+            steps.push(Step::Each);
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("['") {
+            let Some(end) = r.find("']") else {
+                return Err(problem(offset, "a quoted name closed by `']`"));
+            };
+            if end == 0 {
+                return Err(problem(offset + 2, "a non-empty name"));
+            }
+            steps.push(Step::Member(r[..end].to_owned()));
+            rest = &r[end + 2..];
+        } else if let Some(r) = rest.strip_prefix('.') {
+            if r.starts_with('.') {
+                return Err(problem(
+                    offset,
+                    "`.name`, `['name']` or `[*]` (no `..`: an accepted path is exact)",
+                ));
+            }
+            let len = r
+                .find(|c: char| !(c.is_alphanumeric() || matches!(c, '_' | '-' | '$')))
+                .unwrap_or(r.len());
+            if len == 0 {
+                return Err(problem(offset + 1, "a member name (or `['name']`)"));
+            }
+            steps.push(Step::Member(r[..len].to_owned()));
+            rest = &r[len..];
+        } else {
+            return Err(problem(offset, "`.name`, `['name']` or `[*]`"));
+        }
+    }
+    Ok(steps)
 }
 
 /// Whether a control is enforced, or only computed and reported ("would deny") so a
@@ -382,7 +529,30 @@ mod tests {
             export: None,
             step_up: None,
             rate_limit: None,
+            inspect: Inspect::default(),
+            accept: None,
         }
+    }
+
+    #[test]
+    fn accepted_paths_parse() {
+        assert_eq!(
+            parse_accept_path("$.patient.name").unwrap(),
+            vec![Step::Member("patient".into()), Step::Member("name".into())]
+        );
+        assert_eq!(
+            parse_accept_path("$.items[*]['first name']").unwrap(),
+            vec![
+                Step::Member("items".into()),
+                Step::Each,
+                Step::Member("first name".into())
+            ]
+        );
+        assert_eq!(parse_accept_path("$").unwrap(), vec![]);
+        assert_eq!(parse_accept_path("patient").unwrap_err().offset, 0);
+        assert_eq!(parse_accept_path("$..name").unwrap_err().offset, 1);
+        assert_eq!(parse_accept_path("$.a.").unwrap_err().offset, 4);
+        assert_eq!(parse_accept_path("$.a[0]").unwrap_err().offset, 3);
     }
 
     #[test]

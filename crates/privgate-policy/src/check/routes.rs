@@ -8,8 +8,13 @@ use privgate_mask::Format;
 
 use super::{Checker, Model};
 use crate::diag::{error, suggest};
-use crate::raw::{RawPolicyFile, RawRateLimit, RawRoute};
-use crate::route::{self, Export, Mode, PathTemplate, Rate, RateLimits, Route, StepUp, METHODS};
+use std::sync::Arc;
+
+use crate::raw::{RawAccept, RawInspect, RawPolicyFile, RawRateLimit, RawRoute};
+use crate::route::{
+    self, Accept, AcceptNode, Export, Extra, Inspect, InspectMode, Mode, Oversize, PathTemplate,
+    Rate, RateLimits, Route, StepUp, METHODS,
+};
 use crate::source::Sp;
 
 impl Checker<'_> {
@@ -144,6 +149,14 @@ impl Checker<'_> {
             })
         });
         let rate_limit = raw.rate_limit.as_ref().map(|r| self.rate_limits(r, name));
+        let inspect = raw
+            .inspect
+            .as_ref()
+            .map_or_else(Inspect::default, |i| self.inspect(&i.value, name));
+        let accept = raw
+            .accept
+            .as_ref()
+            .map(|a| Arc::new(self.accept(&a.value, name)));
         if self
             .out
             .items
@@ -169,7 +182,132 @@ impl Checker<'_> {
             export,
             step_up,
             rate_limit,
+            inspect,
+            accept,
         })
+    }
+
+    /// One of a fixed set of words, reported with a did-you-mean when it is not.
+    fn choice<T: Copy>(
+        &mut self,
+        value: Option<&Sp<String>>,
+        key: &str,
+        section: &str,
+        route: &str,
+        choices: &[(&'static str, T)],
+        default: T,
+    ) -> T {
+        let Some(v) = value else { return default };
+        if let Some((_, t)) = choices.iter().find(|(w, _)| *w == v.value) {
+            return *t;
+        }
+        let words: Vec<&str> = choices.iter().map(|(w, _)| *w).collect();
+        let expected = match words.as_slice() {
+            [a, b] => format!("expected `{a}` or `{b}`"),
+            _ => format!("expected one of: {}", words.join(", ")),
+        };
+        let d = error(
+            "bad-setting",
+            format!(
+                "unknown `{key}` value `{}` in the `{section}` of route `{route}`",
+                v.value
+            ),
+        )
+        .at(self.loc(v.at), expected)
+        .help(suggest(&v.value, words.iter().copied()));
+        self.push(d);
+        default
+    }
+
+    /// A route's `inspect`: mode, threshold (at least 1) and oversize policy.
+    fn inspect(&mut self, raw: &RawInspect, route: &str) -> Inspect {
+        let d = Inspect::default();
+        let mode = self.choice(
+            raw.mode.as_ref(),
+            "mode",
+            "inspect",
+            route,
+            &[
+                ("block", InspectMode::Block),
+                ("detect", InspectMode::Detect),
+                ("off", InspectMode::Off),
+            ],
+            d.mode,
+        );
+        let oversize = self.choice(
+            raw.oversize.as_ref(),
+            "oversize",
+            "inspect",
+            route,
+            &[("block", Oversize::Block), ("pass", Oversize::Pass)],
+            d.oversize,
+        );
+        let threshold = match &raw.threshold {
+            None => d.threshold,
+            Some(t) if t.value == 0 => {
+                let e = error(
+                    "bad-setting",
+                    format!("the inspection `threshold` of route `{route}` is 0"),
+                )
+                .at(
+                    self.loc(t.at),
+                    "expected a score of at least 1 (the default is 5)",
+                );
+                self.push(e);
+                d.threshold
+            }
+            Some(t) => t.value,
+        };
+        Inspect {
+            mode,
+            threshold,
+            oversize,
+        }
+    }
+
+    /// A route's `accept`: each path parsed, duplicates warned about.
+    fn accept(&mut self, raw: &RawAccept, route: &str) -> Accept {
+        let extra = self.choice(
+            raw.extra.as_ref(),
+            "extra",
+            "accept",
+            route,
+            &[("strip", Extra::Strip), ("reject", Extra::Reject)],
+            Extra::Strip,
+        );
+        let mut tree = AcceptNode::default();
+        let mut seen: Vec<&str> = Vec::new();
+        for f in &raw.fields {
+            match route::parse_accept_path(&f.value) {
+                Ok(steps) => tree.insert(&steps),
+                Err(p) => {
+                    let d = error(
+                        "bad-accept-path",
+                        format!("an accepted field of route `{route}` is not a valid path"),
+                    )
+                    .at(self.inside(f.at, p.offset), format!("expected {}", p.expected))
+                    .help(Some(
+                        "accepted paths look like `$.doctorId`, `$.patient.name`, `$.items[*].code` or `$['first name']`".into(),
+                    ));
+                    self.push(d);
+                }
+            }
+            if seen.contains(&f.value.as_str()) {
+                let d = error(
+                    "duplicate-accept-path",
+                    format!("route `{route}` accepts `{}` twice", f.value),
+                )
+                .warning()
+                .at(self.loc(f.at), "listed before");
+                self.push(d);
+            }
+            seen.push(&f.value);
+        }
+        Accept {
+            fields: raw.fields.iter().map(|f| f.value.clone()).collect(),
+            tree,
+            extra,
+        }
     }
 
     /// The `mode` of a route's `export`, `step_up` or `rate_limit`: `enforce` when absent.
