@@ -328,6 +328,10 @@ pub struct RawHash {
     /// Hex digits of the digest kept, 8 to 64. Default 16.
     #[serde(default)]
     pub length: Option<Sp<usize>>,
+    /// Whose pseudonyms: `global` (default, the same for every caller) or `identity`
+    /// (unique to the receiving account, so a leaked file names its recipient).
+    #[serde(default)]
+    pub scope: Option<Sp<String>>,
 }
 
 /// Settings of `tokenize` (reversible AES-256-GCM tokens; keys in the gateway config).
@@ -337,6 +341,10 @@ pub struct RawTokenize {
     /// Text before the token. Default `tok_`.
     #[serde(default)]
     pub prefix: Option<String>,
+    /// Whose tokens: `global` (default, the same for every caller) or `identity`
+    /// (unique to the receiving account, and opened only with it known).
+    #[serde(default)]
+    pub scope: Option<Sp<String>>,
 }
 
 /// Settings of `generalize`.
@@ -584,6 +592,10 @@ pub struct RawTestCase {
     /// The body's format: `json` (default), `ndjson` or `csv`.
     #[serde(default)]
     pub format: Option<Sp<String>>,
+    /// The account the body is masked for (operators with `scope: identity`). Default
+    /// `test`.
+    #[serde(default)]
+    pub recipient: Option<String>,
     /// The exact masked body expected.
     #[serde(default)]
     pub expect: Option<String>,

@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use privgate_mask::{mask_to_vec, Format};
+use privgate_mask::{mask_to_vec_for, Format};
 
 use crate::compile::{Decision, Policy};
 use crate::diag::{Collector, Diagnostics};
@@ -17,6 +17,10 @@ use crate::error::PolicyError;
 use crate::load;
 use crate::raw::RawTestCase;
 use crate::source::Sources;
+
+/// The account a case's body is masked for when the case names none (it matters only
+/// to operators with `scope: identity`).
+pub const TEST_RECIPIENT: &str = "test";
 
 /// The result of one case.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,8 +214,9 @@ fn run_case(policy: &Policy, dir: &Path, case: &RawTestCase) -> Result<(), Failu
             case.role.value
         ))
     })?;
-    let actual =
-        mask_to_vec(plan, format, &input).map_err(|e| fail(format!("masking failed: {e}")))?;
+    let recipient = case.recipient.as_deref().unwrap_or(TEST_RECIPIENT);
+    let actual = mask_to_vec_for(plan, format, recipient, &input)
+        .map_err(|e| fail(format!("masking failed: {e}")))?;
     let actual = String::from_utf8_lossy(&actual);
     if actual == expected {
         return Ok(());

@@ -341,3 +341,43 @@ routes:
     assert_eq!(report.step_up.as_ref().unwrap().mode, Mode::Shadow);
     assert_eq!(report.rate_limit, None);
 }
+
+const SCOPED: &str = r#"
+levels: [L1, L2, L3]
+fields:
+  patient_name: { paths: ["$..name"], type: person_name, level: L3 }
+  patient_id: { paths: ["$..id"], type: generic, level: L2 }
+  ref: { paths: ["$..ref"], type: generic, level: L2 }
+roles:
+  analyst:
+    clearance: L1
+    above: { L2: { hash: { scope: identity } }, L3: { tokenize: { scope: identity } } }
+    fields:
+      ref: { hash: { scope: global } }
+routes:
+  - name: list
+    match: { methods: [GET], path: "/api/list" }
+    allow: [analyst]
+"#;
+
+#[test]
+fn scope_identity_gives_each_recipient_its_own_pseudonyms() {
+    let p =
+        Policy::from_sources(&[("scoped.yaml".into(), SCOPED.into())], check_secrets()).unwrap();
+    let plan = p.plan("analyst", "list").unwrap();
+    assert!(plan.needs_recipient());
+    let body = r#"{"name":"张三","id":"p-1","ref":"r-1"}"#.as_bytes();
+    assert!(mask_to_vec(plan, Format::Json, body).is_err());
+    let for_ = |who: &str| -> serde_json::Value {
+        serde_json::from_slice(
+            &privgate_mask::mask_to_vec_for(plan, Format::Json, who, body).unwrap(),
+        )
+        .unwrap()
+    };
+    let (a, b) = (for_("alice"), for_("bob"));
+    assert_ne!(a["name"], b["name"]);
+    assert_ne!(a["id"], b["id"]);
+    assert_eq!(a["ref"], b["ref"]);
+    assert!(a["name"].as_str().unwrap().starts_with("tok_"));
+    assert!(a["id"].as_str().unwrap().starts_with("h_"));
+}

@@ -92,6 +92,9 @@ Example:
     /// Verify, read and repair the tamper-evident audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Write a compliance report (HTML or JSON) from the audit trail and the policy.
+    #[command(after_help = crate::report::AFTER_HELP)]
+    Report(crate::report::ReportArgs),
 }
 
 /// `privgate audit …`.

@@ -22,6 +22,7 @@ mod mask_cmd;
 mod policy_cmd;
 mod progress;
 mod proxy;
+mod report;
 mod store;
 mod target;
 
@@ -41,6 +42,7 @@ fn main() -> ExitCode {
         Command::Run(args) => proxy::run(&args.config),
         Command::Demo(args) => demo::run(&args),
         Command::Audit(command) => audit_cmd::run(command),
+        Command::Report(args) => report::run(&args),
     };
     match outcome {
         Ok(code) => code,

@@ -4,13 +4,16 @@
 //! "did you mean" and settings out of range. The rest of the check stage is in `mod.rs`
 //! (levels, fields, roles, unknown fields) and `routes.rs`.
 
-use privgate_mask::operator::{DateGranularity, Generalize, Hash, Partial, Redact, Tokenize};
+use privgate_mask::operator::{
+    DateGranularity, Generalize, Hash, Partial, Redact, Scope, Tokenize,
+};
 use privgate_mask::{Operator, PiiType};
 
 use super::{Checker, Model, OpAt};
 use crate::diag::{error, suggest};
 use crate::raw::{RawOperator, RawSettings, OPERATORS};
 use crate::source::Pos;
+use crate::source::Sp;
 
 impl Checker<'_> {
     /// Converts an operator, checking its name and settings. `field` gives the field it
@@ -73,6 +76,9 @@ impl Checker<'_> {
                         }
                         h.length = l.value;
                     }
+                    if let Some(sc) = &s.scope {
+                        h.scope = self.scope("hash", sc)?;
+                    }
                 }
                 Operator::Hash(h)
             }
@@ -81,6 +87,9 @@ impl Checker<'_> {
                 if let RawSettings::Tokenize(s) = s {
                     if let Some(p) = &s.prefix {
                         t.prefix.clone_from(p);
+                    }
+                    if let Some(sc) = &s.scope {
+                        t.scope = self.scope("tokenize", sc)?;
                     }
                 }
                 Operator::Tokenize(t)
@@ -132,6 +141,24 @@ impl Checker<'_> {
             self.generalize_warning(name.at, field, pii);
         }
         Some(OpAt { op, at: name.at })
+    }
+
+    /// The `scope` of `hash` or `tokenize`: `global` or `identity`.
+    fn scope(&mut self, operator: &str, scope: &Sp<String>) -> Option<Scope> {
+        match scope.value.as_str() {
+            "global" => Some(Scope::Global),
+            "identity" => Some(Scope::Identity),
+            other => {
+                let d = error(
+                    "bad-setting",
+                    format!("unknown `scope` of `{operator}`: `{other}`"),
+                )
+                .at(self.loc(scope.at), "expected `global` or `identity`")
+                .help(suggest(other, ["global", "identity"]));
+                self.push(d);
+                None
+            }
+        }
     }
 
     fn generalize_warning(&mut self, at: Pos, field: &str, pii: PiiType) {
