@@ -442,12 +442,13 @@ pub fn render(r: &Report) -> String {
         "<p>{} request(s) refused, of which {} step-up challenge(s).</p>",
         d.total, d.step_up
     );
-    for (title, rows) in [
-        ("Refused by reason", &d.by_reason),
-        ("Refused by route", &d.by_route),
-        ("Step-up challenges by route", &d.step_up_by_route),
+    for (title, label, rows) in [
+        ("Refused by reason", "Reason", &d.by_reason),
+        ("Refused by route", "Route", &d.by_route),
+        ("Step-up challenges by route", "Route", &d.step_up_by_route),
         (
             "Served in shadow mode, would have been refused (by reason)",
+            "Reason",
             &d.would_deny_by_reason,
         ),
     ] {
@@ -455,7 +456,7 @@ pub fn render(r: &Report) -> String {
             continue;
         }
         let _ = writeln!(o, "<h3>{}</h3>", esc(title));
-        table_head(&mut o, &["", "#Requests"]);
+        table_head(&mut o, &[label, "#Requests"]);
         for c in rows {
             o.push_str("<tr>");
             td(&mut o, &c.key);
@@ -539,7 +540,11 @@ pub fn render(r: &Report) -> String {
     );
     for i in &r.top_identities {
         o.push_str("<tr>");
-        td(&mut o, &i.subject);
+        if i.subject == "-" {
+            td(&mut o, "- (no valid identity)");
+        } else {
+            td(&mut o, &i.subject);
+        }
         td(&mut o, &i.roles.join(", "));
         tdn(&mut o, i.requests);
         tdn(&mut o, i.denied);
