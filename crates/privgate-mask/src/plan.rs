@@ -193,6 +193,14 @@ impl Plan {
         self.needs_recipient
     }
 
+    /// Every operator of the plan: its fields' (in field order), then its detectors'.
+    pub fn operators(&self) -> impl Iterator<Item = &Operator> {
+        self.rules
+            .iter()
+            .map(|r| &r.operator)
+            .chain(self.detectors.as_ref().map(|(_, op)| op))
+    }
+
     /// The keys of the plan's identity-scoped operators for `recipient` (see
     /// [`Secrets::for_recipient`]): what opens the recipient's tokens.
     pub fn recipient_secrets(&self, recipient: &str) -> Secrets {

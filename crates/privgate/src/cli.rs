@@ -349,6 +349,10 @@ pub struct MaskArgs {
     /// The id the `tokenize` key is known by (`[A-Za-z0-9-]{1,32}`).
     #[arg(long, value_name = "ID")]
     pub token_key_id: Option<String>,
+    /// The account the output is for: operators with `scope: identity` write pseudonyms
+    /// unique to it. Required when the role's plan has such operators.
+    #[arg(long, value_name = "ID")]
+    pub recipient: Option<String>,
     /// No progress bar and no summary.
     #[arg(short, long)]
     pub quiet: bool,

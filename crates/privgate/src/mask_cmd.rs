@@ -71,8 +71,20 @@ pub fn run(args: &MaskArgs) -> Result<ExitCode> {
         }
         None => (Box::new(io::stdin().lock()), "<stdin>".to_owned(), None),
     };
+    let recipient = args.recipient.as_deref().filter(|r| !r.is_empty());
+    let mut masker = match recipient {
+        Some(r) => Masker::with_recipient(plan.clone(), format, r),
+        None if plan.needs_recipient() => {
+            return Err(UsageError(format!(
+                "role `{}` on route `{route}` masks with `scope: identity`: pass --recipient ID \
+                 (the account the output is for)",
+                args.role
+            ))
+            .into())
+        }
+        None => Masker::new(plan.clone(), format),
+    };
     let start = Instant::now();
-    let mut masker = Masker::new(plan.clone(), format);
     let mut progress = Progress::new(size, args.quiet);
     match output {
         Some(path) => {

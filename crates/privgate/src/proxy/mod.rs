@@ -759,7 +759,9 @@ async fn handle(
             ProxyBody::Full(None)
         }
         BodyPlan::Mask { format, coding } => {
-            let mut masker = Masker::new(Arc::clone(&forward.plan), format);
+            // Pseudonyms with `scope: identity` are the caller's own (leak tracing).
+            let recipient = meta.subject.as_deref().unwrap_or_default();
+            let mut masker = Masker::with_recipient(Arc::clone(&forward.plan), format, recipient);
             masker.set_record_limit(admission.record_limit);
             let completion = Completion {
                 route: forward.route.clone(),
