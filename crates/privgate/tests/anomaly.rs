@@ -120,7 +120,10 @@ fn a_burst_of_denials_raises_one_alert_in_the_trail_the_metrics_and_the_webhook(
     let alert: serde_json::Value = serde_json::from_str(&post).unwrap();
     assert_eq!(alert["kind"], "denial_burst");
     assert_eq!(alert["subject"], "mallory");
-    assert!(alert["route"].is_null(), "a burst is about the account, not one route");
+    assert!(
+        alert["route"].is_null(),
+        "a burst is about the account, not one route"
+    );
     assert!(
         posts.recv_timeout(Duration::from_millis(500)).is_err(),
         "one alert per burst, not one per denial"
