@@ -42,6 +42,7 @@ pub struct Metrics {
     policy_info: IntGaugeVec,
     controls: IntCounterVec,
     approvals: IntCounterVec,
+    inspections: IntCounterVec,
     exports: IntCounterVec,
     revocations: IntCounterVec,
     store_errors: IntCounterVec,
@@ -131,6 +132,14 @@ impl Metrics {
                 "privgate_exports_total",
                 "Responses of export routes by outcome (completed, cut: stopped at its record \
                  cap, aborted).",
+        let inspections = IntCounterVec::new(
+            Opts::new(
+                "privgate_inspection_total",
+                "Requests whose inspection score reached the route's threshold, by route, \
+                 attack class (sqli, xss, traversal, cmdi) and outcome (blocked, detected).",
+            ),
+            &["route", "class", "outcome"],
+        )?;
             ),
             &["route", "outcome"],
         )?;
@@ -196,7 +205,14 @@ impl Metrics {
         registry.register(Box::new(audit_write_failures.clone()))?;
         registry.register(Box::new(audit_record_failures.clone()))?;
         registry.register(Box::new(audit_healthy.clone()))?;
-        for c in [&controls, &approvals, &exports, &revocations, &store_errors] {
+        for c in [
+            &controls,
+            &inspections,
+            &approvals,
+            &exports,
+            &revocations,
+            &store_errors,
+        ] {
             registry.register(Box::new(c.clone()))?;
         }
         for state in ["pending", "approved", "rejected", "used"] {
@@ -241,6 +257,7 @@ impl Metrics {
             anomaly_identities,
         })
     }
+            inspections,
 
     /// The anomaly detector's tracked identities.
     pub fn anomaly_identities(&self, n: usize) {
@@ -294,6 +311,14 @@ impl Metrics {
     /// Counts an approval entering `state`.
     pub fn approval(&self, state: &str) {
         self.approvals.with_label_values(&[state]).inc();
+    }
+
+    /// Counts a request whose inspection reached the threshold, once per class matched
+    /// (`outcome` `blocked` or `detected`).
+    pub fn inspection(&self, route: &str, class: &str, outcome: &str) {
+        self.inspections
+            .with_label_values(&[route, class, outcome])
+            .inc();
     }
 
     /// Counts an export response's outcome (`completed`, `cut`, `aborted`).

@@ -21,6 +21,7 @@ pub mod body;
 pub mod control;
 pub mod decode;
 pub mod headers;
+pub mod inspect;
 pub mod live;
 pub mod path;
 pub mod problem;
@@ -160,7 +161,7 @@ impl Body for ProxyBody {
     }
 }
 
-type UpstreamClient = Client<UpstreamConnector, Incoming>;
+type UpstreamClient = Client<UpstreamConnector, inspect::UpstreamBody>;
 
 /// Where the gateway listens, once its listeners are bound.
 #[derive(Debug, Clone, Copy)]
@@ -565,6 +566,12 @@ fn decision_label(d: &Denial, route: Option<&str>) -> &'static str {
         "upstream-timeout" => "upstream_timeout",
         "unsupported-encoding" => "unsupported_encoding",
         "unexpected-content-type" => "unexpected_content_type",
+        "request-blocked" => "request_blocked",
+        "fields-not-accepted" => "fields_rejected",
+        "body-too-large" => "body_too_large",
+        "unsupported-body" => "unsupported_body",
+        "malformed-body" => "malformed_body",
+        "body-timeout" => "body_timeout",
         _ if d.status == hyper::StatusCode::UNAUTHORIZED => "unauthenticated",
         _ => "refused",
     }
@@ -703,6 +710,15 @@ async fn handle(
     if let Ok(v) = HeaderValue::from_str(&meta.id) {
         upstream.headers_mut().insert(REQUEST_ID, v);
     }
+    // --- Inspection and collection minimisation (proxy/inspect.rs) ---
+    let upstream = match inspect::request(&state, &forward, upstream).await {
+        Ok(u) => u,
+        Err(d) => {
+            release(&mut export);
+            return Ok(refused(&state, &meta, &d, route, role, start));
+        }
+    };
+    // --- end of inspection ---
     let metrics = &state.metrics;
     let response = match tokio::time::timeout(state.read_timeout, client.request(upstream)).await {
         Err(_) => {
