@@ -25,6 +25,7 @@ mod proxy;
 mod report;
 mod store;
 mod target;
+mod waf;
 
 use std::io::Write;
 use std::process::ExitCode;

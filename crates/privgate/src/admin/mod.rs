@@ -46,6 +46,7 @@ const UNAUTHORIZED: Denial = Denial {
     )),
     detail: None,
     headers: Vec::new(),
+    members: None,
 };
 const NOT_FOUND: Denial = Denial {
     status: StatusCode::NOT_FOUND,
@@ -54,6 +55,7 @@ const NOT_FOUND: Denial = Denial {
     challenge: None,
     detail: None,
     headers: Vec::new(),
+    members: None,
 };
 const NOT_READY: Denial = Denial {
     status: StatusCode::SERVICE_UNAVAILABLE,
@@ -62,6 +64,7 @@ const NOT_READY: Denial = Denial {
     challenge: None,
     detail: None,
     headers: Vec::new(),
+    members: None,
 };
 const INTERNAL: Denial = Denial {
     status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -70,6 +73,7 @@ const INTERNAL: Denial = Denial {
     challenge: None,
     detail: None,
     headers: Vec::new(),
+    members: None,
 };
 
 /// Accepts admin connections until the task is dropped.

@@ -18,6 +18,9 @@ use crate::identity::AuthError;
 /// The base of problem `type` URIs.
 pub const PROBLEM_BASE: &str = "https://privgate.dev/problems/";
 
+/// Extension members of a problem: names and lists of strings.
+pub type Members = [(&'static str, Vec<String>)];
+
 /// A refusal: status, stable code, fixed title, and an optional challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {
@@ -34,6 +37,10 @@ pub struct Denial {
     /// Further response headers (`Retry-After`, `RateLimit`, …), made of numbers and
     /// policy names only.
     pub headers: Vec<(&'static str, String)>,
+    /// Extension members of the problem (RFC 9457 §3.2), each a list of strings: rule
+    /// ids and classes of a blocked request, paths of refused fields. Never values.
+    /// Boxed: refusals are the rare path, and `Result<_, Denial>` stays small.
+    pub members: Option<Box<Members>>,
 }
 
 const fn denial(status: StatusCode, code: &'static str, title: &'static str) -> Denial {
@@ -44,6 +51,7 @@ const fn denial(status: StatusCode, code: &'static str, title: &'static str) -> 
         challenge: None,
         detail: None,
         headers: Vec::new(),
+        members: None,
     }
 }
 
@@ -221,6 +229,7 @@ impl Denial {
             "ask for one with POST /_privgate/approvals, then send its id in Privgate-Approval",
         ),
         headers: Vec::new(),
+        members: None,
     };
     /// The path or query could not be normalised safely.
     pub const BAD_PATH: Denial = denial(
@@ -253,6 +262,57 @@ impl Denial {
         "The upstream response has a content type this route does not allow",
     );
 
+    /// Inspection blocked the request: the signatures' ids and classes that matched
+    /// (never the input that matched them).
+    pub fn request_blocked(rules: Vec<String>, classes: Vec<String>) -> Denial {
+        Denial {
+            members: Some(Box::new([("rules", rules), ("classes", classes)])),
+            ..denial(
+                StatusCode::FORBIDDEN,
+                "request-blocked",
+                "The request was blocked by the gateway's inspection",
+            )
+        }
+    }
+
+    /// The JSON body has members the route does not accept (their paths, not values).
+    pub fn fields_not_accepted(paths: Vec<String>) -> Denial {
+        Denial {
+            members: Some(Box::new([("fields", paths)])),
+            detail: Some("remove the listed fields from the request body and retry"),
+            ..denial(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "fields-not-accepted",
+                "The request body has fields this route does not accept",
+            )
+        }
+    }
+
+    /// The request body is larger than the gateway reads to inspect or minimise it.
+    pub const BODY_TOO_LARGE: Denial = denial(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body-too-large",
+        "The request body is too large for this route",
+    );
+    /// A route that accepts only listed JSON fields got another kind of body.
+    pub const UNSUPPORTED_BODY: Denial = denial(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-body",
+        "This route accepts a JSON request body only",
+    );
+    /// A route that accepts only listed JSON fields got a body that is not JSON.
+    pub const MALFORMED_BODY: Denial = denial(
+        StatusCode::BAD_REQUEST,
+        "malformed-body",
+        "The request body is not valid JSON",
+    );
+    /// The client did not send its request body in time.
+    pub const BODY_TIMEOUT: Denial = denial(
+        StatusCode::REQUEST_TIMEOUT,
+        "body-timeout",
+        "The request body was not received in time",
+    );
+
     /// The `type` URI.
     pub fn type_uri(&self) -> String {
         format!("{PROBLEM_BASE}{}", self.code)
@@ -269,6 +329,9 @@ impl Denial {
         });
         if let Some(d) = self.detail {
             body["detail"] = serde_json::Value::from(d);
+        }
+        for (name, values) in self.members.iter().flat_map(|m| m.iter()) {
+            body[*name] = serde_json::Value::from(values.clone());
         }
         body.to_string()
     }
@@ -325,6 +388,12 @@ mod tests {
             Denial::TIMEOUT,
             Denial::ENCODING,
             Denial::CONTENT_TYPE,
+            Denial::request_blocked(vec!["sqli-union-select".into()], vec!["sqli".into()]),
+            Denial::fields_not_accepted(vec!["$.notes".into()]),
+            Denial::BODY_TOO_LARGE,
+            Denial::UNSUPPORTED_BODY,
+            Denial::MALFORMED_BODY,
+            Denial::BODY_TIMEOUT,
         ] {
             let v: serde_json::Value = serde_json::from_str(&d.body()).unwrap();
             assert_eq!(v["status"], d.status.as_u16());

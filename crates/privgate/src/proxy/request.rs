@@ -24,7 +24,7 @@ use hyper::http::request::Parts;
 use hyper::http::uri::{PathAndQuery, Uri};
 use hyper::{HeaderMap, Method, Version};
 use privgate_mask::{Format, Plan};
-use privgate_policy::{Decision, Export, Mode, RateLimits, StepUp};
+use privgate_policy::{Accept, Decision, Export, Inspect, Mode, RateLimits, StepUp};
 
 use super::headers::strip_hop_by_hop;
 use super::path::{normalize_path, query_pairs};
@@ -61,6 +61,10 @@ pub struct Forward {
     pub shadow: Vec<&'static str>,
     /// Who is asking.
     pub caller: Identity,
+    /// The route's request inspection.
+    pub inspect: Inspect,
+    /// The route's accepted request body fields, if it minimises them.
+    pub accept: Option<Arc<Accept>>,
 }
 
 /// The header an export presents its approval id in.
@@ -211,6 +215,8 @@ pub fn on_request(
         approval_id,
         shadow,
         caller,
+        inspect: route.inspect,
+        accept: route.accept.clone(),
     })
 }
 
