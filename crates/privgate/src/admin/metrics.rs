@@ -35,14 +35,15 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     duration: HistogramVec,
+    upstream_duration: HistogramVec,
     aborts: IntCounterVec,
     masked: IntCounterVec,
     records: IntCounterVec,
     reloads: IntCounterVec,
     policy_info: IntGaugeVec,
     controls: IntCounterVec,
-    approvals: IntCounterVec,
     inspections: IntCounterVec,
+    approvals: IntCounterVec,
     exports: IntCounterVec,
     revocations: IntCounterVec,
     store_errors: IntCounterVec,
@@ -76,6 +77,17 @@ impl Metrics {
             ]),
             &["route"],
         )?;
+        let upstream_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "privgate_upstream_duration_seconds",
+                "Time from sending a request upstream to its response head, by route.",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+            &["route"],
+        )?;
+        registry.register(Box::new(upstream_duration.clone()))?;
         let aborts = IntCounterVec::new(
             Opts::new(
                 "privgate_stream_aborts_total",
@@ -120,6 +132,14 @@ impl Metrics {
             ),
             &["route", "control", "outcome"],
         )?;
+        let inspections = IntCounterVec::new(
+            Opts::new(
+                "privgate_inspection_total",
+                "Requests whose inspection score reached the route's threshold, by route, \
+                 attack class (sqli, xss, traversal, cmdi) and outcome (blocked, detected).",
+            ),
+            &["route", "class", "outcome"],
+        )?;
         let approvals = IntCounterVec::new(
             Opts::new(
                 "privgate_approvals_total",
@@ -132,14 +152,6 @@ impl Metrics {
                 "privgate_exports_total",
                 "Responses of export routes by outcome (completed, cut: stopped at its record \
                  cap, aborted).",
-        let inspections = IntCounterVec::new(
-            Opts::new(
-                "privgate_inspection_total",
-                "Requests whose inspection score reached the route's threshold, by route, \
-                 attack class (sqli, xss, traversal, cmdi) and outcome (blocked, detected).",
-            ),
-            &["route", "class", "outcome"],
-        )?;
             ),
             &["route", "outcome"],
         )?;
@@ -238,12 +250,14 @@ impl Metrics {
             registry,
             requests,
             duration,
+            upstream_duration,
             aborts,
             masked,
             records,
             reloads,
             policy_info,
             controls,
+            inspections,
             approvals,
             exports,
             revocations,
@@ -257,7 +271,6 @@ impl Metrics {
             anomaly_identities,
         })
     }
-            inspections,
 
     /// The anomaly detector's tracked identities.
     pub fn anomaly_identities(&self, n: usize) {
@@ -300,6 +313,14 @@ impl Metrics {
         self.audit_record_failures.with_label_values(&[kind]).inc();
     }
 
+    /// Counts a request whose inspection reached the threshold, once per class matched
+    /// (`outcome` `blocked` or `detected`).
+    pub fn inspection(&self, route: &str, class: &str, outcome: &str) {
+        self.inspections
+            .with_label_values(&[route, class, outcome])
+            .inc();
+    }
+
     /// Counts an export-control decision (`route` a policy route name or empty).
     pub fn control(&self, route: &str, control: &str, outcome: &str) {
         let route = if route.is_empty() { UNMATCHED } else { route };
@@ -311,14 +332,6 @@ impl Metrics {
     /// Counts an approval entering `state`.
     pub fn approval(&self, state: &str) {
         self.approvals.with_label_values(&[state]).inc();
-    }
-
-    /// Counts a request whose inspection reached the threshold, once per class matched
-    /// (`outcome` `blocked` or `detected`).
-    pub fn inspection(&self, route: &str, class: &str, outcome: &str) {
-        self.inspections
-            .with_label_values(&[route, class, outcome])
-            .inc();
     }
 
     /// Counts an export response's outcome (`completed`, `cut`, `aborted`).
@@ -349,6 +362,13 @@ impl Metrics {
     pub fn duration(&self, route: &str, seconds: f64) {
         let route = if route.is_empty() { UNMATCHED } else { route };
         self.duration.with_label_values(&[route]).observe(seconds);
+    }
+
+    /// Records how long the upstream took to answer with its response head.
+    pub fn upstream_duration(&self, route: &str, seconds: f64) {
+        self.upstream_duration
+            .with_label_values(&[route])
+            .observe(seconds);
     }
 
     /// Counts a response cut off mid-body.

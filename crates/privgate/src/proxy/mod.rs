@@ -720,6 +720,7 @@ async fn handle(
     };
     // --- end of inspection ---
     let metrics = &state.metrics;
+    let sent = Instant::now();
     let response = match tokio::time::timeout(state.read_timeout, client.request(upstream)).await {
         Err(_) => {
             release(&mut export);
@@ -740,6 +741,7 @@ async fn handle(
         }
         Ok(Ok(r)) => r,
     };
+    metrics.upstream_duration(&forward.route, sent.elapsed().as_secs_f64());
     let (mut head, upstream_body) = response.into_parts();
     let plan = match on_response_head(&forward, head.status, &mut head.headers) {
         Ok(p) => p,
