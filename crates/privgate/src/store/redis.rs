@@ -76,7 +76,7 @@ const MAX_EXACT: u64 = (1 << 53) - 1;
 /// An approval transition retries this often when the record changes under it.
 const CAS_TRIES: usize = 8;
 
-/// GCRA. KEYS[1]: the theoretical arrival time (ms). ARGV: now (ms), emission interval
+/// GCRA. `KEYS[1]`: the theoretical arrival time (ms). ARGV: now (ms), emission interval
 /// (ms), burst tolerance (ms). Returns 0 when allowed, else the wait in ms.
 const GCRA: &str = r"
 local now = tonumber(ARGV[1])
@@ -92,7 +92,7 @@ redis.call('SET', KEYS[1], string.format('%d', nxt), 'PX', string.format('%d', m
 return 0
 ";
 
-/// Quota reservation. KEYS[1]: the window's counter. ARGV: the quota, records wanted,
+/// Quota reservation. `KEYS[1]`: the window's counter. ARGV: the quota, records wanted,
 /// seconds to keep the counter. Returns {granted, used before}.
 const RESERVE: &str = r"
 local used = tonumber(redis.call('GET', KEYS[1])) or 0
@@ -106,7 +106,7 @@ end
 return {granted, used}
 ";
 
-/// Quota settlement. KEYS[1]: the window's counter. ARGV: records to give back. Lowers
+/// Quota settlement. `KEYS[1]`: the window's counter. ARGV: records to give back. Lowers
 /// the counter, never below 0, and never creates it. Returns what was given back.
 const SETTLE: &str = r"
 local used = tonumber(redis.call('GET', KEYS[1]))
@@ -124,7 +124,7 @@ redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 return 1
 ";
 
-/// Every listed approval's JSON. KEYS[1]: the index. ARGV[1]: the records' key prefix.
+/// Every listed approval's JSON. `KEYS[1]`: the index. `ARGV[1]`: the records' key prefix.
 /// Drops index members whose record expired.
 const APPROVAL_LIST: &str = r"
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
@@ -140,7 +140,7 @@ end
 return out
 ";
 
-/// An approval's state change. KEYS[1]: the record. ARGV: the expected state, now
+/// An approval's state change. `KEYS[1]`: the record. ARGV: the expected state, now
 /// (Unix s), the version the change was computed from, the new version. Returns {0, ''}
 /// when there is no record, {1, ''} when done, {2, current} when the state or expiry
 /// forbids it, {3, current} when the record changed since it was read, {4, ''} when it
