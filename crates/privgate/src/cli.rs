@@ -95,6 +95,10 @@ Example:
     /// Write a compliance report (HTML or JSON) from the audit trail and the policy.
     #[command(after_help = crate::report::AFTER_HELP)]
     Report(crate::report::ReportArgs),
+    /// Name the account a leaked file was served to, from the pseudonyms that operators
+    /// with `scope: identity` wrote into it.
+    #[command(after_help = crate::trace_cmd::AFTER_HELP)]
+    Trace(crate::trace_cmd::TraceArgs),
 }
 
 /// `privgate audit …`.

@@ -4,7 +4,7 @@
 //! listings): only from files named by `--hash-key-file` / `--token-key-file` or the
 //! `PRIVGATE_HASH_KEY_FILE` / `PRIVGATE_TOKEN_KEY_FILE` variables. A key file holds the
 //! key as hex digits (`openssl rand -hex 32`), surrounding whitespace ignored. Errors
-//! name the file and the problem, never the file's content. Used by `mask_cmd.rs`.
+//! name the file and the problem, never the file's content. Used by `mask_cmd.rs` and `trace_cmd.rs`.
 
 use std::path::{Path, PathBuf};
 
@@ -30,16 +30,29 @@ fn from_env(flag: &Option<PathBuf>, var: &str) -> Option<PathBuf> {
 
 /// The secrets the arguments (or the environment) give.
 pub fn secrets(args: &MaskArgs) -> Result<Secrets> {
+    secrets_from(
+        &args.hash_key_file,
+        &args.token_key_file,
+        &args.token_key_id,
+    )
+}
+
+/// The secrets of `--hash-key-file`, `--token-key-file` and `--token-key-id` (or the
+/// environment), for any command that takes them.
+pub fn secrets_from(
+    hash_key_file: &Option<PathBuf>,
+    token_key_file: &Option<PathBuf>,
+    token_key_id: &Option<String>,
+) -> Result<Secrets> {
     let mut secrets = Secrets::new();
-    if let Some(path) = from_env(&args.hash_key_file, HASH_KEY_ENV) {
+    if let Some(path) = from_env(hash_key_file, HASH_KEY_ENV) {
         let key = read_key(&path)?;
         secrets = secrets
             .try_with_hash_key(&key)
             .with_context(|| format!("hash key file `{}`", path.display()))?;
     }
-    if let Some(path) = from_env(&args.token_key_file, TOKEN_KEY_ENV) {
-        let id = args
-            .token_key_id
+    if let Some(path) = from_env(token_key_file, TOKEN_KEY_ENV) {
+        let id = token_key_id
             .clone()
             .or_else(|| std::env::var(TOKEN_KEY_ID_ENV).ok().filter(|v| !v.is_empty()))
             .ok_or_else(|| {
@@ -51,7 +64,7 @@ pub fn secrets(args: &MaskArgs) -> Result<Secrets> {
         secrets = secrets
             .with_token_key(&id, &key)
             .with_context(|| format!("token key file `{}`", path.display()))?;
-    } else if args.token_key_id.is_some() {
+    } else if token_key_id.is_some() {
         return Err(UsageError(format!(
             "--token-key-id needs a key: pass --token-key-file PATH (or set {TOKEN_KEY_ENV})"
         ))

@@ -4,7 +4,7 @@
 //! `config.rs`, with its admin listener in `admin/`; `privgate run --check` is
 //! `check_cmd.rs`), `demo.rs` (`privgate demo`: the
 //! gateway in front of the example upstream, with throwaway keys), `policy_cmd.rs` (check, test,
-//! explain, schema), `mask_cmd.rs` (offline masking), with `cli.rs` describing the arguments, `target.rs` resolving roles
+//! explain, schema), `mask_cmd.rs` (offline masking), `trace_cmd.rs` (leak tracing), with `cli.rs` describing the arguments, `target.rs` resolving roles
 //! and routes, `keys.rs` reading key files and `progress.rs` drawing the progress bar.
 //! This file only maps outcomes to exit codes: 0 success, 1 a failed check, test or
 //! masking run (or any other error), 2 a usage error.
@@ -25,6 +25,7 @@ mod proxy;
 mod report;
 mod store;
 mod target;
+mod trace_cmd;
 mod waf;
 
 use std::io::Write;
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args),
         Command::Audit(command) => audit_cmd::run(command),
         Command::Report(args) => report::run(&args),
+        Command::Trace(args) => trace_cmd::run(&args),
     };
     match outcome {
         Ok(code) => code,
