@@ -251,8 +251,8 @@ fn describe_operator(op: &Operator) -> String {
                 format!("partial ({})", parts.join(", "))
             }
         }
-        Operator::Hash(h) => format!("hash ({}, {} hex)", h.prefix, h.length),
-        Operator::Tokenize(t) => format!("tokenize ({})", t.prefix),
+        Operator::Hash(h) => format!("hash ({}, {} hex{})", h.prefix, h.length, scope(h.scope)),
+        Operator::Tokenize(t) => format!("tokenize ({}{})", t.prefix, scope(t.scope)),
         Operator::Generalize(g) => {
             let date = match g.date {
                 DateGranularity::Year => "year",
@@ -276,4 +276,12 @@ fn schema(args: &SchemaArgs) -> Result<ExitCode> {
         .write_all(text.as_bytes())
         .context("cannot write to stdout")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `, scope identity` for an identity-scoped operator; nothing for the default.
+fn scope(scope: privgate_mask::Scope) -> String {
+    match scope {
+        privgate_mask::Scope::Global => String::new(),
+        privgate_mask::Scope::Identity => ", scope identity".to_owned(),
+    }
 }
