@@ -66,7 +66,10 @@ fn keys(args: &AuditVerifyArgs) -> Result<KeyRing> {
                 config.display()
             );
         };
-        let base = config.parent().unwrap_or(Path::new("."));
+        let base = config
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let checked = audit.check(base)?;
         return Ok(KeyRing::load(&checked.keys)?);
     }

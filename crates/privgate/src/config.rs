@@ -382,6 +382,10 @@ pub struct AuditSetup {
     pub config: privgate_audit::AuditConfig,
     /// The chain keys.
     pub keys: privgate_audit::KeyRing,
+    /// The key of keyed references to token ids and API key digests in events, derived
+    /// from the first key of `audit.keys` (so references stay comparable across
+    /// restarts and key rotations, as long as that key stays listed).
+    pub ref_key: [u8; 32],
 }
 
 impl std::fmt::Debug for AuditSetup {
@@ -417,7 +421,10 @@ pub fn load(path: &Path) -> Result<Config> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the config file `{}`", path.display()))?;
     let raw = parse(&path.display().to_string(), &text)?;
-    let base = path.parent().unwrap_or(Path::new("."));
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     check(&path.display().to_string(), base, raw)
 }
 
@@ -630,7 +637,23 @@ pub fn check(name: &str, base: &Path, raw: RawConfig) -> Result<Config> {
         None => None,
         Some(a) => match a.check(base) {
             Ok(config) => match privgate_audit::KeyRing::load(&config.keys) {
-                Ok(keys) => Some(AuditSetup { config, keys }),
+                Ok(keys) => {
+                    let first = config
+                        .keys
+                        .first()
+                        .and_then(|k| std::fs::read(&k.file).ok())
+                        .unwrap_or_default();
+                    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, first.trim_ascii());
+                    let mut ref_key = [0u8; 32];
+                    ref_key.copy_from_slice(
+                        ring::hmac::sign(&key, b"privgate audit reference v1").as_ref(),
+                    );
+                    Some(AuditSetup {
+                        config,
+                        keys,
+                        ref_key,
+                    })
+                }
                 Err(e) => {
                     problems.push(format!("{name}: `audit.keys`: {e}"));
                     None

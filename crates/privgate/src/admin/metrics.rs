@@ -210,6 +210,21 @@ impl Metrics {
         registry.register(Box::new(anomaly_identities.clone()))?;
         registry.register(Box::new(anomalies.clone()))?;
         registry.register(Box::new(webhook.clone()))?;
+        for outcome in ["sent", "failed", "dropped", "retried"] {
+            webhook.with_label_values(&[outcome]);
+        }
+        for kind in [
+            "request",
+            "approval",
+            "revocation",
+            "policy_reload",
+            "stream_abort",
+            "alert",
+            "startup",
+            "shutdown",
+        ] {
+            audit_record_failures.with_label_values(&[kind]);
+        }
         for kind in crate::anomaly::AlertKind::ALL {
             anomalies.with_label_values(&[kind.as_str()]);
         }

@@ -26,8 +26,8 @@ use crate::admin::metrics::Metrics;
 /// The trail, if configured, and what the gateway needs around it.
 pub struct Trail {
     auditor: Option<Arc<Auditor>>,
-    /// Key of the references to token ids and API key digests (random per process when
-    /// the trail has no reference key of its own).
+    /// Key of the references to token ids and API key digests (derived from the first
+    /// audit key; random when there is no trail).
     ref_key: [u8; 32],
     /// The auditor's queue size.
     capacity: usize,
@@ -65,12 +65,21 @@ pub fn approval_event(a: &crate::store::Approval, by: &str) -> Event {
 }
 
 impl Trail {
-    /// A trail writing with `auditor` (none: audit off), whose queue holds `capacity`.
-    pub fn new(auditor: Option<Auditor>, capacity: usize, metrics: Arc<Metrics>) -> Trail {
+    /// A trail writing with `auditor` (none: audit off), whose queue holds `capacity`,
+    /// writing references keyed with `ref_key` (random when `None`).
+    pub fn new(
+        auditor: Option<Auditor>,
+        capacity: usize,
+        ref_key: Option<[u8; 32]>,
+        metrics: Arc<Metrics>,
+    ) -> Trail {
         use ring::rand::SecureRandom as _;
-        let mut ref_key = [0u8; 32];
-        // Without randomness the references are still keyed, only by a fixed key.
-        let _ = ring::rand::SystemRandom::new().fill(&mut ref_key);
+        let ref_key = ref_key.unwrap_or_else(|| {
+            let mut k = [0u8; 32];
+            // Without randomness the references are still keyed, only by a fixed key.
+            let _ = ring::rand::SystemRandom::new().fill(&mut k);
+            k
+        });
         Trail {
             auditor: auditor.map(Arc::new),
             ref_key,

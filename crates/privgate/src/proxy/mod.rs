@@ -334,7 +334,7 @@ async fn serve(
             tracing::warn!(
                 "no audit trail configured (audit: in the config): requests are not recorded"
             );
-            Trail::new(None, 0, Arc::clone(&metrics))
+            Trail::new(None, 0, None, Arc::clone(&metrics))
         }
         Some(a) => {
             let auditor = privgate_audit::Auditor::start(&a.config, a.keys).with_context(|| {
@@ -343,7 +343,12 @@ async fn serve(
                     a.config.file.path.display()
                 )
             })?;
-            Trail::new(Some(auditor), a.config.queue, Arc::clone(&metrics))
+            Trail::new(
+                Some(auditor),
+                a.config.queue,
+                Some(a.ref_key),
+                Arc::clone(&metrics),
+            )
         }
     };
     trail.record(privgate_audit::Event::Startup(

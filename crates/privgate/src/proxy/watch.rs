@@ -90,7 +90,11 @@ fn raise(state: &State, watch: &Watch, alert: &Alert) {
     tracing::warn!(
         alert = kind,
         severity = alert.kind.severity(),
-        route = alert.route.as_deref().unwrap_or("-"),
+        route = alert
+            .route
+            .as_deref()
+            .filter(|r| !r.is_empty())
+            .unwrap_or("-"),
         "anomaly"
     );
     let mut details = std::collections::BTreeMap::new();
@@ -101,6 +105,9 @@ fn raise(state: &State, watch: &Watch, alert: &Alert) {
     if let Some(t) = alert.threshold {
         details.insert("threshold".to_owned(), t);
     }
+    // A request that matched no route has no route to name.
+    let mut alert = alert.clone();
+    alert.route = alert.route.filter(|r| !r.is_empty());
     state
         .audit
         .record(privgate_audit::Event::Alert(privgate_audit::AlertEvent {
@@ -110,7 +117,7 @@ fn raise(state: &State, watch: &Watch, alert: &Alert) {
             details,
         }));
     if let Some(w) = &watch.webhook {
-        w.send(alert);
+        w.send(&alert);
     }
 }
 

@@ -203,7 +203,10 @@ fn keys(args: &ReportArgs) -> Result<(KeyRing, Option<bool>)> {
                 config.display()
             );
         };
-        let base = config.parent().unwrap_or(Path::new("."));
+        let base = config
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let checked = audit.check(base)?;
         return Ok((KeyRing::load(&checked.keys)?, Some(anomaly)));
     }
