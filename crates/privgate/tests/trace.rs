@@ -1,11 +1,15 @@
 //! Leak tracing end to end: an export masked with `scope: identity` for several accounts
 //! by `privgate mask --recipient`, one account's copy leaked in pieces (rows shuffled,
 //! half dropped, the last one cut, columns re-ordered or left out), and `privgate trace`
-//! naming that account from the tokens (and, given the original, the hashes).
+//! naming that account from the tokens (and, given the original, the hashes). The last
+//! test goes through the real gateway, which masks for the caller's subject.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+mod loopback;
+use loopback::{fake_upstream, request, start};
 
 const POLICY: &str = r#"
 levels: [L1, L2, L3]
@@ -377,4 +381,70 @@ fn masking_with_identity_scope_needs_a_recipient() {
     // Trace needs candidates.
     let out = s.trace("a1.csv", &[]);
     assert_eq!(out.code, 2, "{}", out.stderr);
+}
+
+#[test]
+fn the_gateway_masks_for_the_callers_subject_and_trace_names_it() {
+    let s = Setup::new("gateway");
+    let mut body = String::from("[");
+    for (i, line) in export_ndjson(50).lines().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(line);
+    }
+    body.push(']');
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (upstream, _heads) = fake_upstream(response.into_bytes());
+    let config = format!(
+        "listen: 127.0.0.1:0\n\
+         upstream: {{ url: \"http://{upstream}\", connect_timeout: 5s, read_timeout: 10s }}\n\
+         policy_dir: {}\n\
+         identity: {{ trusted_headers: {{ trusted_cidrs: [127.0.0.1/32] }} }}\n\
+         keys: {{ hash_key_file: hash.key, token_key_file: token.key, token_key_id: k1 }}\n\
+         workers: 1\n",
+        s.path("policy").display()
+    );
+    s.write("gateway.yaml", &config);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_privgate"));
+    cmd.arg("run").arg("--config").arg(s.path("gateway.yaml"));
+    let gw = start(cmd, 1);
+
+    let mut served = Vec::new();
+    for who in ["alice", "bob"] {
+        let r = request(
+            &gw.addr,
+            "GET",
+            "/api/export",
+            &[
+                ("X-Forwarded-User", who),
+                ("X-Forwarded-Groups", "exporter"),
+            ],
+        );
+        assert_eq!(r.status, 200, "{r:?}");
+        served.push(r.text());
+    }
+    assert_ne!(served[0], served[1]);
+    assert!(served[0].contains("\"tok_k1."), "{}", served[0]);
+    assert_no_values(&served[0]);
+    // Served by the gateway to bob: the same as `privgate mask --recipient bob`.
+    s.write("export.json", &body);
+    let out = s.mask("export.json", Some("bob"), "bob.json");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(s.read("bob.json"), served[1]);
+
+    // A piece of alice's response leaks.
+    let cut: String = served[0]
+        .chars()
+        .take(served[0].chars().count() / 3)
+        .collect();
+    s.write("leak.json", &cut);
+    let out = s.trace("leak.json", &s.candidates());
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("most likely: alice"), "{}", out.stdout);
+    assert!(evidence(&out.stdout, "alice") >= 30, "{}", out.stdout);
+    assert_eq!(evidence(&out.stdout, "bob"), 0, "{}", out.stdout);
 }
