@@ -84,6 +84,45 @@ fn recording_upstream() -> (String, Receiver<Seen>) {
 }
 
 fn gateway(dir: &Path, upstream: &str, idp: &Idp) -> Running {
+    let path = configure(dir, upstream, idp);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_privgate"));
+    cmd.arg("run").arg("--config").arg(path);
+    start(cmd, 2)
+}
+
+/// The gateway as [`gateway`] starts it, logging at debug level into `dir/gateway.log`.
+fn logged_gateway(dir: &Path, upstream: &str, idp: &Idp) -> Running {
+    use std::io::BufRead as _;
+    let path = configure(dir, upstream, idp);
+    let log = std::fs::File::create(dir.join("gateway.log")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_privgate"))
+        .arg("run")
+        .arg("--config")
+        .arg(path)
+        .env("PRIVGATE_LOG", "debug")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = || {
+        let mut l = String::new();
+        out.read_line(&mut l).unwrap();
+        l.trim().rsplit_once("://").unwrap().1.to_owned()
+    };
+    let addr = line();
+    let admin = Some(line());
+    Running {
+        child,
+        addr,
+        admin,
+        tls: None,
+    }
+}
+
+/// Writes the policy, keys and config into `dir`; returns the config's path.
+fn configure(dir: &Path, upstream: &str, idp: &Idp) -> std::path::PathBuf {
     let identity = idp.install(dir);
     std::fs::create_dir_all(dir.join("policy")).unwrap();
     std::fs::write(dir.join("policy/policy.yaml"), POLICY).unwrap();
@@ -100,9 +139,7 @@ fn gateway(dir: &Path, upstream: &str, idp: &Idp) -> Running {
          workers: 2\n"
     );
     std::fs::write(dir.join("gateway.yaml"), config).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_privgate"));
-    cmd.arg("run").arg("--config").arg(dir.join("gateway.yaml"));
-    start(cmd, 2)
+    dir.join("gateway.yaml")
 }
 
 fn stop(mut gw: Running) {
@@ -347,4 +384,45 @@ fn undeclared_fields_are_stripped_or_refused_by_path() {
     let r = post(&gw.addr, "/api/strict", &token, "text/plain", "doctorId=7");
     assert_eq!(r.status, 415);
     nothing_reached(&rx);
+}
+
+#[test]
+fn no_log_line_carries_a_query_string_or_the_inspected_input() {
+    let (up, rx) = recording_upstream();
+    let idp = Idp::new();
+    let dir = tempfile::tempdir().unwrap();
+    let gw = logged_gateway(dir.path(), &up, &idp);
+    let token = idp.token("alice", &["clerk"], "");
+    let auth = [("Authorization", token.as_str())];
+    // Served (detect mode, matched), blocked, and plain.
+    let r = request(
+        &gw.addr,
+        "GET",
+        "/api/watched?phone=13912345678&q=1%20UNION%20SELECT%20secretcolumn",
+        &auth,
+    );
+    assert_eq!(r.status, 200);
+    rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let r = request(
+        &gw.addr,
+        "GET",
+        "/api/search?phone=13912345678&q=%27%20OR%20%27secretvalue%27%3D%27secretvalue",
+        &auth,
+    );
+    assert_eq!(r.status, 403);
+    let r = post(
+        &gw.addr,
+        "/api/appointments",
+        &token,
+        "application/json",
+        r#"{"doctorId":7,"patient":{"name":"Ann","phone":"13912345678"},"secretfield":"secretvalue"}"#,
+    );
+    assert_eq!(r.status, 200);
+    stop(gw);
+    let log = std::fs::read_to_string(dir.path().join("gateway.log")).unwrap();
+    assert!(log.contains("request inspection matched"), "{log}");
+    assert!(log.contains("request refused"), "{log}");
+    for secret in ["13912345678", "secret", "UNION", "phone="] {
+        assert!(!log.contains(secret), "`{secret}` in the log:\n{log}");
+    }
 }
