@@ -47,6 +47,15 @@ routes:
     match: { methods: [GET], path: /api/watched }
     allow: [clerk]
     formats: [json]
+  - name: upload
+    match: { methods: [POST], path: /api/upload }
+    allow: [clerk]
+    formats: [json]
+  - name: upload-blocking
+    match: { methods: [POST], path: /api/upload-blocking }
+    allow: [clerk]
+    formats: [json]
+    inspect: { mode: block, oversize: pass }
 "#;
 
 /// What the fake upstream received: the request head and body.
@@ -425,4 +434,34 @@ fn no_log_line_carries_a_query_string_or_the_inspected_input() {
     for secret in ["13912345678", "secret", "UNION", "phone="] {
         assert!(!log.contains(secret), "`{secret}` in the log:\n{log}");
     }
+}
+
+#[test]
+fn bodies_over_the_inspected_prefix_are_forwarded_whole() {
+    let (up, rx) = recording_upstream();
+    let idp = Idp::new();
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(dir.path(), &up, &idp);
+    let token = idp.token("alice", &["clerk"], "");
+    let body: String = (0..200_000)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
+    for target in ["/api/upload", "/api/upload-blocking"] {
+        let r = post(&gw.addr, target, &token, "text/plain", &body);
+        assert_eq!(r.status, 200, "{target}");
+        let seen = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(seen.body.len(), body.len(), "{target}");
+        assert_eq!(seen.body, body.as_bytes(), "{target}");
+    }
+    // An attack in the inspected prefix is still blocked.
+    let attack = format!("name=<script>alert(1)</script>&pad={body}");
+    let r = post(
+        &gw.addr,
+        "/api/upload-blocking",
+        &token,
+        "application/x-www-form-urlencoded",
+        &attack,
+    );
+    assert_blocked(&r, "xss", "alert(1)");
+    nothing_reached(&rx);
 }
