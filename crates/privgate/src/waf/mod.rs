@@ -20,7 +20,7 @@
 //!
 //! Measured on the corpus in `tests/fixtures/waf/` (`cargo test -p privgate --bin
 //! waf::tests::corpus -- --nocapture` prints the rates): **100% of 192 malicious inputs
-//! detected, 0% (0 of 207) false positives on benign booking inputs** (names such as
+//! detected, 0% (0 of 247) false positives on benign booking inputs** (names such as
 //! O'Brien and 张三, addresses with `#` and `-`, notes with `<3`, "select a doctor",
 //! "drop-off", e-mails, phone numbers, dates). The test asserts ≥ 95% and ≤ 1%.
 //!
@@ -284,6 +284,10 @@ mod tests {
         assert!(score_of("<img src=x>") < DEFAULT_THRESHOLD);
         assert!(score_of("alert(1)") < DEFAULT_THRESHOLD);
         assert!(score_of("<img src=x onerror=alert(1)>") >= DEFAULT_THRESHOLD);
+        // Line breaks separate shell commands, but notes have them too.
+        let note = "Hi,\nid card: 1234\nSelect a doctor please\ncat: none\nping me\ntype 2";
+        assert!(score_of(note) < DEFAULT_THRESHOLD);
+        assert!(score_of("x\nid") >= DEFAULT_THRESHOLD);
     }
 
     #[test]
