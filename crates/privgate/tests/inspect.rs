@@ -392,6 +392,18 @@ fn undeclared_fields_are_stripped_or_refused_by_path() {
     assert_eq!(r.status, 413);
     let r = post(&gw.addr, "/api/strict", &token, "text/plain", "doctorId=7");
     assert_eq!(r.status, 415);
+    let r = request_with_body(
+        &gw.addr,
+        "POST",
+        "/api/strict",
+        &[
+            ("Authorization", token.as_str()),
+            ("Content-Type", "application/json"),
+            ("Content-Encoding", "gzip"),
+        ],
+        b"\x1f\x8b not really gzip",
+    );
+    assert_eq!(r.status, 415);
     nothing_reached(&rx);
 }
 

@@ -16,6 +16,8 @@
 //!   [`BODY_LIMIT`], larger is 413; not JSON is 415 / 400); members it does not accept
 //!   are stripped (the body re-serialised, `Content-Length` set) or refused with 422
 //!   naming their paths only.
+//! - a body with a `Content-Encoding` cannot be read: it is refused with 415 where
+//!   inspection would block or minimisation applies, forwarded uninspected otherwise.
 //!
 //! Log lines name the route, the request id, rule ids and classes: never the request's
 //! path, query, headers or body.
@@ -27,7 +29,8 @@ use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{
-    HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, REFERER, TRANSFER_ENCODING, USER_AGENT,
+    HeaderValue, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, REFERER,
+    TRANSFER_ENCODING, USER_AGENT,
 };
 use hyper::Request;
 use privgate_policy::{AcceptNode, Extra, InspectMode, Oversize};
@@ -188,7 +191,17 @@ pub async fn request(
     let (mut parts, body) = req.into_parts();
     let empty = body.is_end_stream() || body.size_hint().upper() == Some(0);
     let mut out = UpstreamBody::stream(body);
-    if !empty {
+    // A compressed body cannot be inspected or minimised: where either would refuse,
+    // it is refused; a `detect` route forwards it uninspected.
+    let encoded = parts
+        .headers
+        .get(CONTENT_ENCODING)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
+    if !empty && encoded {
+        if accept.is_some() || inspect.mode == InspectMode::Block {
+            return Err(Denial::ENCODED_BODY);
+        }
+    } else if !empty {
         let body = out.rest.take().expect("the client's body");
         let read =
             match tokio::time::timeout(state.read_timeout, read_prefix(body, BODY_LIMIT)).await {

@@ -295,11 +295,26 @@ impl Denial {
         "The request body is too large for this route",
     );
     /// A route that accepts only listed JSON fields got another kind of body.
-    pub const UNSUPPORTED_BODY: Denial = denial(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported-body",
-        "This route accepts a JSON request body only",
-    );
+    pub const UNSUPPORTED_BODY: Denial = Denial {
+        status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        code: "unsupported-body",
+        title: "The request body cannot be accepted on this route",
+        challenge: None,
+        detail: Some("this route accepts an application/json request body only"),
+        headers: Vec::new(),
+        members: None,
+    };
+    /// A compressed request body on a route that must read it (inspection in `block`
+    /// mode, minimisation).
+    pub const ENCODED_BODY: Denial = Denial {
+        status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        code: "unsupported-body",
+        title: "The request body cannot be accepted on this route",
+        challenge: None,
+        detail: Some("send the request body without a Content-Encoding"),
+        headers: Vec::new(),
+        members: None,
+    };
     /// A route that accepts only listed JSON fields got a body that is not JSON.
     pub const MALFORMED_BODY: Denial = denial(
         StatusCode::BAD_REQUEST,
@@ -392,6 +407,7 @@ mod tests {
             Denial::fields_not_accepted(vec!["$.notes".into()]),
             Denial::BODY_TOO_LARGE,
             Denial::UNSUPPORTED_BODY,
+            Denial::ENCODED_BODY,
             Denial::MALFORMED_BODY,
             Denial::BODY_TIMEOUT,
         ] {
