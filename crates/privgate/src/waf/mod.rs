@@ -7,7 +7,7 @@
 //! first bytes of its body; [`Scan`] collects which [`rules::RULES`] matched. Each
 //! matching rule adds its score **once** per request, whatever the number of inputs it
 //! matched in; a request is blocked when the total reaches the route's threshold
-//! (default [`DEFAULT_THRESHOLD`] = 5: one strong signature, or two weaker hints
+//! (default 5, the policy's `inspect.threshold` default: one strong signature, or two weaker hints
 //! together, much like a paranoia-level-1 core rule set, with rules of our own).
 //!
 //! What is inspected: the path, query parameter names and values, the `User-Agent` and
