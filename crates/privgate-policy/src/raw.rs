@@ -107,6 +107,11 @@ pub struct RawRoute {
     /// Demands a recent second factor (RFC 9470) before the route is served.
     #[serde(default)]
     pub step_up: Option<Sp<RawStepUp>>,
+    /// What happens to a response whose content type is none of `formats`: `block` (the
+    /// default: 502, nothing of the body reaches the client) or `pass` (streamed as it is,
+    /// for routes that also serve documents or images the engine does not read).
+    #[serde(default)]
+    pub other_content: Option<Sp<String>>,
     /// Request rate limits (GCRA: the rate is also the burst). A refused request gets
     /// `429 Too Many Requests` with `Retry-After`.
     #[serde(default)]

@@ -35,6 +35,9 @@ pub struct Route {
     pub step_up: Option<StepUp>,
     /// Request rate limits, if any.
     pub rate_limit: Option<RateLimits>,
+    /// Responses of other content types than `formats` are passed through unread
+    /// (`other_content: pass`) instead of refused.
+    pub pass_other: bool,
     /// Request inspection (`detect` with threshold 5 when the route sets none).
     pub inspect: Inspect,
     /// Collection minimisation of JSON request bodies, if any.
@@ -529,6 +532,7 @@ mod tests {
             export: None,
             step_up: None,
             rate_limit: None,
+            pass_other: false,
             inspect: Inspect::default(),
             accept: None,
         }

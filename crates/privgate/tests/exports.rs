@@ -617,3 +617,46 @@ fn with_redis_down_exports_fail_closed_and_other_routes_go_on_unmetered() {
         "{m}"
     );
 }
+
+#[test]
+fn other_content_types_are_refused_unless_the_route_passes_them() {
+    let page = "<html><body>opening hours</body></html>";
+    let (up, _heads) = fake_upstream(
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+            page.len()
+        )
+        .into_bytes(),
+    );
+    let idp = Idp::new();
+    let dir = policy(
+        r#"
+levels: [L1]
+fields:
+  phone: { paths: ["$..phone"], type: cn_mobile, level: L1 }
+roles:
+  clerk: { clearance: L1 }
+routes:
+  - name: info
+    match: { methods: [GET], path: /info }
+    allow: [clerk]
+    formats: [json]
+    other_content: pass
+  - name: strict
+    match: { methods: [GET], path: /strict }
+    allow: [clerk]
+    formats: [json]
+"#,
+    );
+    let gw = gateway(&up, dir.path(), &idp, "");
+    let clerk = idp.token("clerk-1", &["clerk"], "");
+    let r = export(&gw, &clerk, "/info", None);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert!(r.text().contains("opening hours"), "{r:?}");
+    let r = export(&gw, &clerk, "/strict", None);
+    assert_eq!(
+        (r.status, problem_type(&r)),
+        (502, "unexpected-content-type".into())
+    );
+}

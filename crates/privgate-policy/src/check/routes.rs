@@ -149,6 +149,14 @@ impl Checker<'_> {
             })
         });
         let rate_limit = raw.rate_limit.as_ref().map(|r| self.rate_limits(r, name));
+        let pass_other = self.choice(
+            raw.other_content.as_ref(),
+            "other_content",
+            "route",
+            name,
+            &[("block", false), ("pass", true)],
+            false,
+        );
         let inspect = raw
             .inspect
             .as_ref()
@@ -182,6 +190,7 @@ impl Checker<'_> {
             export,
             step_up,
             rate_limit,
+            pass_other,
             inspect,
             accept,
         })

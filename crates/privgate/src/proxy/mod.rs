@@ -123,6 +123,8 @@ pub enum ProxyBody {
     Full(Option<Bytes>),
     /// A masked upstream body.
     Masked(Box<MaskedBody>),
+    /// An upstream body passed unread (`other_content: pass`).
+    Passed(Incoming),
 }
 
 impl From<Bytes> for ProxyBody {
@@ -142,6 +144,9 @@ impl Body for ProxyBody {
         match self.get_mut() {
             ProxyBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             ProxyBody::Masked(m) => Pin::new(m.as_mut()).poll_frame(cx),
+            ProxyBody::Passed(b) => Pin::new(b)
+                .poll_frame(cx)
+                .map(|f| f.map(|r| r.map_err(BoxError::from))),
         }
     }
 
@@ -149,6 +154,7 @@ impl Body for ProxyBody {
         match self {
             ProxyBody::Full(b) => b.is_none(),
             ProxyBody::Masked(m) => m.is_end_stream(),
+            ProxyBody::Passed(b) => b.is_end_stream(),
         }
     }
 
@@ -157,6 +163,7 @@ impl Body for ProxyBody {
             ProxyBody::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             ProxyBody::Full(None) => SizeHint::with_exact(0),
             ProxyBody::Masked(m) => m.size_hint(),
+            ProxyBody::Passed(b) => b.size_hint(),
         }
     }
 }
@@ -780,6 +787,25 @@ async fn handle(
                 },
             ));
             ProxyBody::Full(None)
+        }
+        BodyPlan::Pass => {
+            release(&mut export);
+            metrics.duration(&forward.route, start.elapsed().as_secs_f64());
+            state.audit.record(audit::request_event(
+                &meta,
+                &audit::Outcome {
+                    route,
+                    role,
+                    status: head.status.as_u16(),
+                    allowed: true,
+                    reason: "passed_unread",
+                    duration_ms: start.elapsed().as_millis() as u64,
+                    approval: admission.approval.as_deref(),
+                    would_deny,
+                    ..audit::Outcome::default()
+                },
+            ));
+            ProxyBody::Passed(upstream_body)
         }
         BodyPlan::Mask { format, coding } => {
             // Pseudonyms with `scope: identity` are the caller's own (leak tracing).

@@ -55,6 +55,8 @@ pub struct Forward {
     pub export: Option<Export>,
     /// The route's rate limits.
     pub rate_limit: Option<RateLimits>,
+    /// Other content types than `formats` pass unread (`other_content: pass`).
+    pub pass_other: bool,
     /// The `Privgate-Approval` header's value.
     pub approval_id: Option<String>,
     /// Controls in shadow mode that would have refused the request.
@@ -212,6 +214,7 @@ pub fn on_request(
         target,
         export: route.export.clone(),
         rate_limit: route.rate_limit,
+        pass_other: route.pass_other,
         approval_id,
         shadow,
         caller,

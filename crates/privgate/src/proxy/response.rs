@@ -2,8 +2,9 @@
 //! status, content type and content encoding, and rewrites its headers.
 //!
 //! Fail closed: a body whose content type the route's `formats` do not list (or no
-//! content type at all) is refused with 502, on every route, since every policy route is
-//! one that carries personal data; a content coding other than identity, gzip, deflate,
+//! content type at all) is refused with 502, since every policy route is one that
+//! carries personal data, unless the route says `other_content: pass` (documents,
+//! images: streamed unread); a content coding other than identity, gzip, deflate,
 //! br or zstd (or two stacked) is refused with 502, never passed through. The body itself is `body.rs`.
 
 use hyper::header::{
@@ -22,6 +23,8 @@ use super::request::Forward;
 pub enum BodyPlan {
     /// The response has no body (HEAD, 1xx, 204, 304, or an empty one): send none.
     Empty,
+    /// Another content type on a route with `other_content: pass`: stream it unread.
+    Pass,
     /// Decode, then mask as `format`.
     Mask {
         /// The body's format.
@@ -103,13 +106,21 @@ pub fn on_response_head(
     if no_body {
         return Ok(BodyPlan::Empty);
     }
-    let coding = encoding_of(headers)?;
     let format = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(format_of)
-        .filter(|f| forward.formats.contains(f))
-        .ok_or(Denial::CONTENT_TYPE)?;
+        .filter(|f| forward.formats.contains(f));
+    let Some(format) = format else {
+        if forward.pass_other {
+            // `other_content: pass`: not read, not masked, sent as it came (its encoding
+            // included), still never cached.
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            return Ok(BodyPlan::Pass);
+        }
+        return Err(Denial::CONTENT_TYPE);
+    };
+    let coding = encoding_of(headers)?;
     strip_body_validators(headers);
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(BodyPlan::Mask { format, coding })
