@@ -57,24 +57,31 @@ pub fn run(command: AuditCommand) -> Result<ExitCode> {
 /// The key ring from `--key ID=FILE` or from a gateway config's `audit.keys`.
 fn keys(args: &AuditVerifyArgs) -> Result<KeyRing> {
     if let Some(config) = &args.config {
-        let text = std::fs::read_to_string(config)
-            .with_context(|| format!("cannot read the config file `{}`", config.display()))?;
-        let raw = crate::config::parse(&config.display().to_string(), &text)?;
-        let Some(audit) = raw.audit else {
-            bail!(
-                "`{}` has no `audit:` section; pass --key ID=FILE",
-                config.display()
-            );
-        };
-        let base = config
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let checked = audit.check(base)?;
-        return Ok(KeyRing::load(&checked.keys)?);
+        return Ok(config_keys(config)?.0);
     }
     if args.keys.is_empty() {
         bail!("no keys: pass --key ID=FILE for each key the trail was written with, or --config gateway.yaml");
     }
     Ok(KeyRing::load_entries(&args.keys)?)
+}
+
+/// The chain keys of a gateway config's `audit:` section (paths relative to the config),
+/// and whether the config has an `anomaly:` section.
+pub fn config_keys(config: &Path) -> Result<(KeyRing, bool)> {
+    let text = std::fs::read_to_string(config)
+        .with_context(|| format!("cannot read the config file `{}`", config.display()))?;
+    let raw = crate::config::parse(&config.display().to_string(), &text)?;
+    let anomaly = raw.anomaly.is_some();
+    let Some(audit) = raw.audit else {
+        bail!(
+            "`{}` has no `audit:` section; pass --key ID=FILE",
+            config.display()
+        );
+    };
+    let base = config
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let checked = audit.check(base)?;
+    Ok((KeyRing::load(&checked.keys)?, anomaly))
 }

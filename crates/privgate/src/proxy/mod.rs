@@ -768,10 +768,15 @@ async fn handle(
     metrics.request(&forward.route, &forward.role, "allowed");
     let would_deny = !forward.shadow.is_empty();
     let body = match plan {
-        BodyPlan::Empty => {
+        BodyPlan::Empty | BodyPlan::Pass => {
+            // Nothing for the masker to count: the event is written now.
+            let (reason, body) = match plan {
+                BodyPlan::Pass => ("passed_unread", ProxyBody::Passed(upstream_body)),
+                _ => ("allowed", ProxyBody::Full(None)),
+            };
             release(&mut export);
             metrics.duration(&forward.route, start.elapsed().as_secs_f64());
-            tracing::debug!(request_id = %meta.id, route = %forward.route, role = %forward.role, status = head.status.as_u16(), decision = "allowed", duration_ms = start.elapsed().as_millis() as u64, "response completed");
+            tracing::debug!(request_id = %meta.id, route = %forward.route, role = %forward.role, status = head.status.as_u16(), decision = reason, duration_ms = start.elapsed().as_millis() as u64, "response completed");
             state.audit.record(audit::request_event(
                 &meta,
                 &audit::Outcome {
@@ -779,33 +784,14 @@ async fn handle(
                     role,
                     status: head.status.as_u16(),
                     allowed: true,
-                    reason: "allowed",
+                    reason,
                     duration_ms: start.elapsed().as_millis() as u64,
                     approval: admission.approval.as_deref(),
                     would_deny,
                     ..audit::Outcome::default()
                 },
             ));
-            ProxyBody::Full(None)
-        }
-        BodyPlan::Pass => {
-            release(&mut export);
-            metrics.duration(&forward.route, start.elapsed().as_secs_f64());
-            state.audit.record(audit::request_event(
-                &meta,
-                &audit::Outcome {
-                    route,
-                    role,
-                    status: head.status.as_u16(),
-                    allowed: true,
-                    reason: "passed_unread",
-                    duration_ms: start.elapsed().as_millis() as u64,
-                    approval: admission.approval.as_deref(),
-                    would_deny,
-                    ..audit::Outcome::default()
-                },
-            ));
-            ProxyBody::Passed(upstream_body)
+            body
         }
         BodyPlan::Mask { format, coding } => {
             // Pseudonyms with `scope: identity` are the caller's own (leak tracing).

@@ -193,22 +193,8 @@ fn read_records(files: &[PathBuf]) -> Result<(Vec<Record>, u64)> {
 /// The key ring, and whether the config (if given) has an `anomaly:` section.
 fn keys(args: &ReportArgs) -> Result<(KeyRing, Option<bool>)> {
     if let Some(config) = &args.config {
-        let text = std::fs::read_to_string(config)
-            .with_context(|| format!("cannot read the config file `{}`", config.display()))?;
-        let raw = crate::config::parse(&config.display().to_string(), &text)?;
-        let anomaly = raw.anomaly.is_some();
-        let Some(audit) = raw.audit else {
-            bail!(
-                "`{}` has no `audit:` section; pass --key ID=FILE",
-                config.display()
-            );
-        };
-        let base = config
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let checked = audit.check(base)?;
-        return Ok((KeyRing::load(&checked.keys)?, Some(anomaly)));
+        let (keys, anomaly) = crate::audit_cmd::config_keys(config)?;
+        return Ok((keys, Some(anomaly)));
     }
     if args.keys.is_empty() {
         return Err(UsageError(
