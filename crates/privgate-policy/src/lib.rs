@@ -49,8 +49,8 @@ pub use diag::{did_you_mean, Diagnostic, Diagnostics, Location, Related, RenderS
 pub use error::PolicyError;
 pub use route::{
     parse_accept_path, parse_duration, parse_quota, parse_rate, Accept, AcceptNode, Export, Extra,
-    Inspect, InspectMode, Mode, Oversize, ParseProblem, PathTemplate, Quota, Rate, RateLimits,
-    Route, Segment, Step, StepUp, METHODS,
+    Inspect, InspectMode, Mode, OtherContent, Oversize, ParseProblem, PathTemplate, Quota, Rate,
+    RateLimits, Route, Segment, Step, StepUp, METHODS,
 };
 pub use schema::{policy_schema, tests_schema};
 pub use source::{Pos, SourceFile, Sources, Sp};

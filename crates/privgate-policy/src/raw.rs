@@ -108,8 +108,10 @@ pub struct RawRoute {
     #[serde(default)]
     pub step_up: Option<Sp<RawStepUp>>,
     /// What happens to a response whose content type is none of `formats`: `block` (the
-    /// default: 502, nothing of the body reaches the client) or `pass` (streamed as it is,
-    /// for routes that also serve documents or images the engine does not read).
+    /// default: 502, nothing of the body reaches the client), `pass` (streamed as it is,
+    /// for routes that also serve documents or images the engine does not read) or
+    /// `detect` (`text/*` bodies streamed line by line through every detector, each
+    /// finding redacted; other types refused).
     #[serde(default)]
     pub other_content: Option<Sp<String>>,
     /// Request rate limits (GCRA: the rate is also the burst). A refused request gets

@@ -35,9 +35,8 @@ pub struct Route {
     pub step_up: Option<StepUp>,
     /// Request rate limits, if any.
     pub rate_limit: Option<RateLimits>,
-    /// Responses of other content types than `formats` are passed through unread
-    /// (`other_content: pass`) instead of refused.
-    pub pass_other: bool,
+    /// What happens to responses of other content types than `formats`.
+    pub other_content: OtherContent,
     /// Request inspection (`detect` with threshold 5 when the route sets none).
     pub inspect: Inspect,
     /// Collection minimisation of JSON request bodies, if any.
@@ -184,6 +183,19 @@ pub fn parse_accept_path(s: &str) -> Result<Vec<Step>, ParseProblem> {
         }
     }
     Ok(steps)
+}
+
+/// `other_content`: the treatment of a response whose content type is none of `formats`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OtherContent {
+    /// Refused with 502 (the default).
+    #[default]
+    Block,
+    /// Streamed unread.
+    Pass,
+    /// `text/*` bodies streamed line by line through every detector, each finding
+    /// redacted; any other type refused.
+    Detect,
 }
 
 /// Whether a control is enforced, or only computed and reported ("would deny") so a
@@ -532,7 +544,7 @@ mod tests {
             export: None,
             step_up: None,
             rate_limit: None,
-            pass_other: false,
+            other_content: OtherContent::Block,
             inspect: Inspect::default(),
             accept: None,
         }

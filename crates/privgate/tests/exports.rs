@@ -660,3 +660,36 @@ routes:
         (502, "unexpected-content-type".into())
     );
 }
+
+#[test]
+fn text_bodies_on_a_detect_route_are_redacted_line_by_line() {
+    let text =
+        "Dr Li's notes\ncall 13812345678 or write to zhang@example.com\nID 110101199003071233 ok\n";
+    let (up, _heads) = fake_upstream(
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n{text}"
+        )
+        .into_bytes(),
+    );
+    let idp = Idp::new();
+    let dir = policy(
+        r#"
+levels: [L1]
+fields:
+  phone: { paths: ["$..phone"], type: cn_mobile, level: L1 }
+roles:
+  clerk: { clearance: L1 }
+routes:
+  - name: notes
+    match: { methods: [GET], path: /notes }
+    allow: [clerk]
+    formats: [json]
+    other_content: detect
+"#,
+    );
+    let gw = gateway(&up, dir.path(), &idp, "");
+    let r = export(&gw, &idp.token("clerk-1", &["clerk"], ""), "/notes", None);
+    assert_eq!(r.status, 200, "{r:?}");
+    let body = String::from_utf8(dechunk(&r.body).expect("complete")).unwrap();
+    assert_eq!(body, "Dr Li's notes\ncall *** or write to ***\nID *** ok\n");
+}

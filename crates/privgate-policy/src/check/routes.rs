@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use crate::raw::{RawAccept, RawInspect, RawPolicyFile, RawRateLimit, RawRoute};
 use crate::route::{
-    self, Accept, AcceptNode, Export, Extra, Inspect, InspectMode, Mode, Oversize, PathTemplate,
-    Rate, RateLimits, Route, StepUp, METHODS,
+    self, Accept, AcceptNode, Export, Extra, Inspect, InspectMode, Mode, OtherContent, Oversize,
+    PathTemplate, Rate, RateLimits, Route, StepUp, METHODS,
 };
 use crate::source::Sp;
 
@@ -149,13 +149,17 @@ impl Checker<'_> {
             })
         });
         let rate_limit = raw.rate_limit.as_ref().map(|r| self.rate_limits(r, name));
-        let pass_other = self.choice(
+        let other_content = self.choice(
             raw.other_content.as_ref(),
             "other_content",
             "route",
             name,
-            &[("block", false), ("pass", true)],
-            false,
+            &[
+                ("block", OtherContent::Block),
+                ("pass", OtherContent::Pass),
+                ("detect", OtherContent::Detect),
+            ],
+            OtherContent::Block,
         );
         let inspect = raw
             .inspect
@@ -190,7 +194,7 @@ impl Checker<'_> {
             export,
             step_up,
             rate_limit,
-            pass_other,
+            other_content,
             inspect,
             accept,
         })

@@ -27,6 +27,7 @@ pub mod path;
 pub mod problem;
 pub mod request;
 pub mod response;
+pub mod text;
 pub mod tls;
 pub mod watch;
 
@@ -125,6 +126,8 @@ pub enum ProxyBody {
     Masked(Box<MaskedBody>),
     /// An upstream body passed unread (`other_content: pass`).
     Passed(Incoming),
+    /// A text body with detected values redacted (`other_content: detect`).
+    Text(Box<text::TextBody>),
 }
 
 impl From<Bytes> for ProxyBody {
@@ -147,6 +150,7 @@ impl Body for ProxyBody {
             ProxyBody::Passed(b) => Pin::new(b)
                 .poll_frame(cx)
                 .map(|f| f.map(|r| r.map_err(BoxError::from))),
+            ProxyBody::Text(t) => Pin::new(t.as_mut()).poll_frame(cx),
         }
     }
 
@@ -155,6 +159,7 @@ impl Body for ProxyBody {
             ProxyBody::Full(b) => b.is_none(),
             ProxyBody::Masked(m) => m.is_end_stream(),
             ProxyBody::Passed(b) => b.is_end_stream(),
+            ProxyBody::Text(t) => t.is_end_stream(),
         }
     }
 
@@ -164,6 +169,7 @@ impl Body for ProxyBody {
             ProxyBody::Full(None) => SizeHint::with_exact(0),
             ProxyBody::Masked(m) => m.size_hint(),
             ProxyBody::Passed(b) => b.size_hint(),
+            ProxyBody::Text(t) => t.size_hint(),
         }
     }
 }
@@ -768,10 +774,17 @@ async fn handle(
     metrics.request(&forward.route, &forward.role, "allowed");
     let would_deny = !forward.shadow.is_empty();
     let body = match plan {
-        BodyPlan::Empty | BodyPlan::Pass => {
+        BodyPlan::Empty | BodyPlan::Pass | BodyPlan::Text => {
             // Nothing for the masker to count: the event is written now.
             let (reason, body) = match plan {
                 BodyPlan::Pass => ("passed_unread", ProxyBody::Passed(upstream_body)),
+                BodyPlan::Text => (
+                    "text_redacted",
+                    ProxyBody::Text(Box::new(text::TextBody::new(
+                        upstream_body,
+                        forward.plan.limits().max_value_len,
+                    ))),
+                ),
                 _ => ("allowed", ProxyBody::Full(None)),
             };
             release(&mut export);

@@ -24,7 +24,7 @@ use hyper::http::request::Parts;
 use hyper::http::uri::{PathAndQuery, Uri};
 use hyper::{HeaderMap, Method, Version};
 use privgate_mask::{Format, Plan};
-use privgate_policy::{Accept, Decision, Export, Inspect, Mode, RateLimits, StepUp};
+use privgate_policy::{Accept, Decision, Export, Inspect, Mode, OtherContent, RateLimits, StepUp};
 
 use super::headers::strip_hop_by_hop;
 use super::path::{normalize_path, query_pairs};
@@ -55,8 +55,8 @@ pub struct Forward {
     pub export: Option<Export>,
     /// The route's rate limits.
     pub rate_limit: Option<RateLimits>,
-    /// Other content types than `formats` pass unread (`other_content: pass`).
-    pub pass_other: bool,
+    /// What happens to other content types than `formats` (`other_content`).
+    pub other_content: OtherContent,
     /// The `Privgate-Approval` header's value.
     pub approval_id: Option<String>,
     /// Controls in shadow mode that would have refused the request.
@@ -214,7 +214,7 @@ pub fn on_request(
         target,
         export: route.export.clone(),
         rate_limit: route.rate_limit,
-        pass_other: route.pass_other,
+        other_content: route.other_content,
         approval_id,
         shadow,
         caller,

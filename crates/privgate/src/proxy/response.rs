@@ -12,6 +12,7 @@ use hyper::header::{
 };
 use hyper::{Method, StatusCode};
 use privgate_mask::Format;
+use privgate_policy::OtherContent;
 
 use super::decode::Coding;
 use super::headers::{strip_body_validators, strip_hop_by_hop, strip_stack_headers};
@@ -25,6 +26,9 @@ pub enum BodyPlan {
     Empty,
     /// Another content type on a route with `other_content: pass`: stream it unread.
     Pass,
+    /// A `text/*` body on a route with `other_content: detect`: redact what the
+    /// detectors find, line by line.
+    Text,
     /// Decode, then mask as `format`.
     Mask {
         /// The body's format.
@@ -112,13 +116,28 @@ pub fn on_response_head(
         .and_then(format_of)
         .filter(|f| forward.formats.contains(f));
     let Some(format) = format else {
-        if forward.pass_other {
+        return match forward.other_content {
+            OtherContent::Block => Err(Denial::CONTENT_TYPE),
             // `other_content: pass`: not read, not masked, sent as it came (its encoding
             // included), still never cached.
-            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            return Ok(BodyPlan::Pass);
-        }
-        return Err(Denial::CONTENT_TYPE);
+            OtherContent::Pass => {
+                headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                Ok(BodyPlan::Pass)
+            }
+            // `other_content: detect`: uncompressed UTF-8 text only, redacted line by line.
+            OtherContent::Detect => {
+                let text = headers
+                    .get(CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|t| t.trim().to_ascii_lowercase().starts_with("text/"));
+                if !text || encoding_of(headers)?.is_some() {
+                    return Err(Denial::CONTENT_TYPE);
+                }
+                strip_body_validators(headers);
+                headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                Ok(BodyPlan::Text)
+            }
+        };
     };
     let coding = encoding_of(headers)?;
     strip_body_validators(headers);
