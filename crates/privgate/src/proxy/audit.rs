@@ -107,6 +107,14 @@ impl Trail {
         }
     }
 
+    /// Records the `request` event of `meta` ending as `o`; without a trail nothing is
+    /// built (this runs for every request).
+    pub fn request(&self, meta: &RequestMeta, o: &Outcome<'_>) {
+        if self.enabled() {
+            self.record(request_event(meta, o));
+        }
+    }
+
     /// Whether requests must be refused now: the trail is configured to deny on failure
     /// and its writer is failing or its queue is full.
     pub fn refuses(&self) -> bool {

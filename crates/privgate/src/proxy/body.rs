@@ -26,7 +26,7 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use privgate_mask::{Masker, Output};
 use tokio::time::Sleep;
 
-use super::audit::{request_event, Outcome, RequestMeta};
+use super::audit::{Outcome, RequestMeta};
 use super::decode::{Coding, Decoder};
 use super::State;
 use crate::admin::metrics::Metrics;
@@ -70,9 +70,14 @@ impl Output for FrameOut<'_> {
     }
 }
 
-/// What the completion log line says about a response.
+/// What a served response's end is counted, logged and audited with: the request's
+/// facts and the gateway state (metrics, trail, store) they are recorded in.
 #[derive(Debug)]
 pub struct Completion {
+    /// The gateway state.
+    pub state: Arc<State>,
+    /// The request's head facts (id, method, client, caller, policy hash).
+    pub meta: RequestMeta,
     /// The route.
     pub route: String,
     /// The role served.
@@ -81,34 +86,18 @@ pub struct Completion {
     pub status: u16,
     /// When the request arrived.
     pub start: Instant,
-    /// Where the outcome is counted.
-    pub metrics: Arc<Metrics>,
-    /// Export accounting, on export routes.
-    pub export: Option<ExportTrack>,
-    /// What the request's audit event needs.
-    pub audit: AuditTrack,
-}
-
-/// A served request's audit context: recorded once, when its body ends (completed,
-/// cut, aborted or dropped).
-#[derive(Debug)]
-pub struct AuditTrack {
-    /// The gateway state (the trail).
-    pub state: Arc<State>,
-    /// The request's head facts.
-    pub meta: RequestMeta,
     /// The approval used.
     pub approval: Option<String>,
     /// A control in shadow mode would have refused it.
     pub would_deny: bool,
+    /// Export accounting, on export routes.
+    pub export: Option<ExportTrack>,
 }
 
 /// What an export response settles when it ends: its quota reservation (the records it
 /// did not serve go back), its outcome metric, a shadow cap to report.
 #[derive(Debug)]
 pub struct ExportTrack {
-    /// Where the reservation is kept.
-    pub store: Arc<Store>,
     /// The reservation, settled once.
     pub reservation: Option<Reservation>,
     /// A shadow-mode record cap (`would_deny` when the response went over it).
@@ -116,19 +105,25 @@ pub struct ExportTrack {
 }
 
 impl Completion {
+    fn metrics(&self) -> &Metrics {
+        &self.state.metrics
+    }
+
     /// Counts an export's outcome (`completed`, `cut`, `aborted`) and settles its quota
     /// reservation with the records served, in the background.
     fn export_done(&mut self, outcome: &str, served: u64) {
         let Some(track) = self.export.as_mut() else {
             return;
         };
-        self.metrics.export(&self.route, outcome);
-        if track.shadow_cap.is_some_and(|cap| served > cap) {
-            self.metrics
-                .control(&self.route, "max_records", "would_deny");
+        let reservation = track.reservation.take();
+        let over_cap = track.shadow_cap.is_some_and(|cap| served > cap);
+        let metrics = &self.state.metrics;
+        metrics.export(&self.route, outcome);
+        if over_cap {
+            metrics.control(&self.route, "max_records", "would_deny");
         }
-        if let Some(r) = track.reservation.take() {
-            settle(Arc::clone(&track.store), r, served);
+        if let Some(r) = reservation {
+            settle(Arc::clone(&self.state.store), r, served);
         }
     }
 }
@@ -278,11 +273,10 @@ impl MaskedBody {
         }
         self.audited = true;
         let c = &self.completion;
-        let a = &c.audit;
         let stats = self.masker.stats();
-        if let Some(subject) = &a.meta.subject {
+        if let Some(subject) = &c.meta.subject {
             super::watch::observe(
-                &a.state,
+                &c.state,
                 &super::watch::Seen {
                     subject,
                     route: &c.route,
@@ -293,12 +287,12 @@ impl MaskedBody {
                 },
             );
         }
-        let trail = &a.state.audit;
+        let trail = &c.state.audit;
         if !trail.enabled() {
             return;
         }
-        trail.record(request_event(
-            &a.meta,
+        trail.request(
+            &c.meta,
             &Outcome {
                 route: Some(&c.route),
                 role: Some(&c.role),
@@ -308,15 +302,15 @@ impl MaskedBody {
                 stats: Some(stats),
                 bytes: self.sent,
                 duration_ms: c.start.elapsed().as_millis() as u64,
-                approval: a.approval.as_deref(),
+                approval: c.approval.as_deref(),
                 cut,
-                would_deny: a.would_deny,
+                would_deny: c.would_deny,
             },
-        ));
+        );
         if let Some(reason) = cut {
             trail.record(privgate_audit::Event::StreamAbort(
                 privgate_audit::StreamAbortEvent {
-                    request_id: a.meta.id.clone(),
+                    request_id: c.meta.id.clone(),
                     route: c.route.clone(),
                     reason: reason.to_owned(),
                     records: stats.records,
@@ -331,8 +325,8 @@ impl MaskedBody {
         self.completion.export_done("completed", records);
         self.audit(None);
         let c = &self.completion;
-        c.metrics.masked(&c.route, &c.role, self.masker.stats());
-        c.metrics
+        c.metrics().masked(&c.route, &c.role, self.masker.stats());
+        c.metrics()
             .duration(&c.route, c.start.elapsed().as_secs_f64());
         tracing::debug!(
             route = %c.route,
@@ -367,8 +361,8 @@ impl MaskedBody {
         self.completion.export_done(outcome, records);
         self.audit(Some(reason));
         let c = &self.completion;
-        c.metrics.abort(reason);
-        c.metrics
+        c.metrics().abort(reason);
+        c.metrics()
             .duration(&c.route, c.start.elapsed().as_secs_f64());
         tracing::warn!(
             route = %c.route,
@@ -412,8 +406,8 @@ impl Drop for MaskedBody {
             self.completion.export_done("aborted", records);
             self.audit(Some("client-gone"));
             let c = &self.completion;
-            c.metrics.abort("client-gone");
-            c.metrics
+            c.metrics().abort("client-gone");
+            c.metrics()
                 .duration(&c.route, c.start.elapsed().as_secs_f64());
             tracing::debug!(route = %c.route, role = %c.role, "response dropped before its end");
         }

@@ -94,10 +94,15 @@ pub async fn admit(state: &State, f: &Forward, now: u64) -> Result<Admission, De
     for control in &f.shadow {
         metrics.control(route, control, "would_deny");
     }
+    // Only rate limits and quotas need it; computed at most once.
+    let who = if f.rate_limit.is_some() || f.export.is_some() {
+        subject_key(&f.caller.subject)
+    } else {
+        String::new()
+    };
 
     // Rate limits.
     if let Some(limits) = f.rate_limit {
-        let who = subject_key(&f.caller.subject);
         let scopes: [(&'static str, Option<Rate>, &str); 3] = [
             ("identity", limits.per_identity, &who),
             ("role", limits.per_role, &f.role),
@@ -171,11 +176,7 @@ pub async fn admit(state: &State, f: &Forward, now: u64) -> Result<Admission, De
     // and JSON exports draw on one daily allowance, not three).
     let mut granted = None;
     if let Some(quota) = export.quota {
-        let key = format!(
-            "q:{}:{}",
-            quota.window.as_secs(),
-            subject_key(&f.caller.subject)
-        );
+        let key = format!("q:{}:{who}", quota.window.as_secs());
         let want = cap.unwrap_or(quota.records).min(quota.records);
         match state.store.quota_reserve(&key, quota, want).await {
             Ok(r) if r.granted == 0 => {
@@ -250,7 +251,7 @@ pub async fn admit(state: &State, f: &Forward, now: u64) -> Result<Admission, De
 }
 
 /// Gives a reservation back whole (the request was refused after it was made).
-fn release(state: &State, r: Option<Reservation>) {
+pub(super) fn release(state: &State, r: Option<Reservation>) {
     if let Some(r) = r {
         super::body::settle(std::sync::Arc::clone(&state.store), r, 0);
     }

@@ -63,7 +63,7 @@ use crate::identity::Identifier;
 use crate::policy_cmd::print_diagnostics;
 use crate::store::{Clock, Store};
 use audit::{RequestMeta, Trail};
-use body::{AuditTrack, BoxError, Completion, ExportTrack, MaskedBody};
+use body::{BoxError, Completion, ExportTrack, MaskedBody};
 use live::LivePolicy;
 use problem::Denial;
 use request::{identify, on_request, UPSTREAM_VERSION};
@@ -617,7 +617,7 @@ fn refused(
         duration_ms = start.elapsed().as_millis() as u64,
         "request refused"
     );
-    state.audit.record(audit::request_event(
+    state.audit.request(
         meta,
         &audit::Outcome {
             route,
@@ -628,7 +628,7 @@ fn refused(
             duration_ms: start.elapsed().as_millis() as u64,
             ..audit::Outcome::default()
         },
-    ));
+    );
     if let Some(subject) = &meta.subject {
         watch::observe(
             state,
@@ -710,15 +710,12 @@ async fn handle(
         Err(d) => return Ok(refused(&state, &meta, &d, route, role, start)),
     };
     let mut export = forward.export.as_ref().map(|_| ExportTrack {
-        store: Arc::clone(&state.store),
         reservation: admission.reservation,
         shadow_cap: admission.shadow_cap,
     });
     // A refusal from here on served nothing: the whole reservation goes back.
     let release = |export: &mut Option<ExportTrack>| {
-        if let Some(r) = export.as_mut().and_then(|e| e.reservation.take()) {
-            body::settle(Arc::clone(&state.store), r, 0);
-        }
+        control::release(&state, export.as_mut().and_then(|e| e.reservation.take()));
     };
     let mut upstream = Request::new(body);
     *upstream.method_mut() = forward.method.clone();
@@ -790,7 +787,7 @@ async fn handle(
             release(&mut export);
             metrics.duration(&forward.route, start.elapsed().as_secs_f64());
             tracing::debug!(request_id = %meta.id, route = %forward.route, role = %forward.role, status = head.status.as_u16(), decision = reason, duration_ms = start.elapsed().as_millis() as u64, "response completed");
-            state.audit.record(audit::request_event(
+            state.audit.request(
                 &meta,
                 &audit::Outcome {
                     route,
@@ -803,7 +800,7 @@ async fn handle(
                     would_deny,
                     ..audit::Outcome::default()
                 },
-            ));
+            );
             body
         }
         BodyPlan::Mask { format, coding } => {
@@ -812,18 +809,15 @@ async fn handle(
             let mut masker = Masker::with_recipient(Arc::clone(&forward.plan), format, recipient);
             masker.set_record_limit(admission.record_limit);
             let completion = Completion {
+                state: Arc::clone(&state),
+                meta: meta.clone(),
                 route: forward.route.clone(),
                 role: forward.role.clone(),
                 status: head.status.as_u16(),
                 start,
-                metrics: Arc::clone(&state.metrics),
+                approval: admission.approval.clone(),
+                would_deny,
                 export: export.take(),
-                audit: AuditTrack {
-                    state: Arc::clone(&state),
-                    meta: meta.clone(),
-                    approval: admission.approval.clone(),
-                    would_deny,
-                },
             };
             match MaskedBody::new(
                 upstream_body,

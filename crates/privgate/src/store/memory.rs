@@ -41,7 +41,7 @@ const PRUNE_EVERY: u64 = 10_000;
 pub struct MemoryStore {
     clock: Clock,
     limiters: Mutex<HashMap<(u64, u64), Limiter>>,
-    checks: Mutex<u64>,
+    checks: std::sync::atomic::AtomicU64,
     quotas: Mutex<HashMap<String, (u64, u64)>>,
     approvals: Mutex<HashMap<String, Approval>>,
     revocations: Mutex<HashMap<(RevocationKind, String), Revocation>>,
@@ -72,7 +72,7 @@ impl MemoryStore {
         MemoryStore {
             clock,
             limiters: Mutex::default(),
-            checks: Mutex::default(),
+            checks: std::sync::atomic::AtomicU64::new(0),
             quotas: Mutex::default(),
             approvals: Mutex::default(),
             revocations: Mutex::default(),
@@ -147,8 +147,10 @@ impl MemoryStore {
                 retry_after: not_until.wait_time_from(self.clock.now()),
             },
         };
-        let mut checks = lock(&self.checks);
-        *checks += 1;
+        let checks = self
+            .checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
         if checks.is_multiple_of(PRUNE_EVERY) {
             for l in limiters.values() {
                 l.retain_recent();
@@ -315,25 +317,9 @@ impl MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::test_approval as approval;
 
     const T0: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
-
-    fn approval(id: &str, now: u64) -> Approval {
-        Approval {
-            id: id.into(),
-            requester: "alice".into(),
-            route: "export".into(),
-            target: "/api/export?format=csv".into(),
-            reason: "audit".into(),
-            max_records: 100,
-            state: ApprovalState::Pending,
-            created_at: now,
-            expires_at: now + 3600,
-            decided_by: None,
-            decided_at: None,
-            used_at: None,
-        }
-    }
 
     #[test]
     fn gcra_allows_the_burst_then_one_per_interval() {

@@ -383,3 +383,23 @@ pub fn new_approval_id() -> Option<String> {
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     Some(format!("apr_{hex}"))
 }
+
+/// A pending approval for the backends' tests: `alice`'s CSV export, usable for an hour
+/// from `now`.
+#[cfg(test)]
+pub fn test_approval(id: &str, now: u64) -> Approval {
+    Approval {
+        id: id.into(),
+        requester: "alice".into(),
+        route: "export".into(),
+        target: "/api/export?format=csv".into(),
+        reason: "audit".into(),
+        max_records: 100,
+        state: ApprovalState::Pending,
+        created_at: now,
+        expires_at: now + 3600,
+        decided_by: None,
+        decided_at: None,
+        used_at: None,
+    }
+}

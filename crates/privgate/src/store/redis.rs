@@ -710,6 +710,7 @@ impl RedisStore {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::test_approval as approval;
     use std::net::{TcpListener, TcpStream};
     use std::process::{Child, Command, Stdio};
     use std::sync::atomic::AtomicU64;
@@ -829,23 +830,6 @@ mod tests {
     impl Drop for RedisServer {
         fn drop(&mut self) {
             self.kill();
-        }
-    }
-
-    fn approval(id: &str, now: u64) -> Approval {
-        Approval {
-            id: id.into(),
-            requester: "alice".into(),
-            route: "export".into(),
-            target: "/api/export?format=csv".into(),
-            reason: "audit".into(),
-            max_records: 100,
-            state: ApprovalState::Pending,
-            created_at: now,
-            expires_at: now + 3600,
-            decided_by: None,
-            decided_at: None,
-            used_at: None,
         }
     }
 
