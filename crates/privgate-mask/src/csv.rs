@@ -24,6 +24,7 @@ use crate::operator::{Operator, Secrets};
 use crate::output::Output;
 use crate::plan::Plan;
 use crate::stats::Stats;
+use crate::survey::Survey;
 use crate::utf8::{self, Lexer, Utf8Stream};
 use crate::value::{self, Rendered, Scalar};
 
@@ -92,6 +93,8 @@ pub(crate) struct CsvMasker {
     detections: Vec<Detection>,
     /// The keys derived for the body's recipient (scope `identity`).
     recipient: Option<Secrets>,
+    /// Where personal data sits, when the body is surveyed.
+    pub(crate) survey: Option<Box<Survey>>,
 }
 
 impl CsvMasker {
@@ -116,6 +119,7 @@ impl CsvMasker {
             text: String::new(),
             rendered: Vec::new(),
             detections: Vec::new(),
+            survey: None,
         }
     }
 
@@ -280,7 +284,11 @@ impl CsvMasker {
             let Some(column) = self.columns.get(self.col).copied() else {
                 return Err(self.syntax(SyntaxKind::CsvExtraField, i));
             };
-            match plan.rule(column.rule) {
+            let rule = plan.rule(column.rule);
+            if let (Some(s), Some(r)) = (&mut self.survey, rule) {
+                s.covered_cell(self.col, r.pii, column.rule);
+            }
+            match rule {
                 Some(r) if matches!(r.operator, Operator::Drop) => {
                     stats.count_masked(r.pii, r.operator.kind());
                     Field::Dropped
@@ -290,7 +298,7 @@ impl CsvMasker {
                     Field::Pass
                 }
                 Some(_) => Field::Mask(column.rule),
-                None if plan.detectors.is_some() => Field::Detect,
+                None if plan.detectors.is_some() || self.survey.is_some() => Field::Detect,
                 None => Field::Pass,
             }
         };
@@ -410,6 +418,9 @@ impl CsvMasker {
                     .is_some_and(|r| matches!(r.operator, Operator::Drop));
                 self.has_drops |= drop;
                 self.columns.push(Column { rule, symbol });
+                if let Some(s) = &mut self.survey {
+                    s.column(text.as_bytes());
+                }
                 if drop {
                     self.cur.discard(chunk, end, out);
                     if keep_cr {
@@ -427,14 +438,19 @@ impl CsvMasker {
                 }
                 None => Rendered::Unchanged,
             },
-            Field::Detect => value::detect(
-                plan,
-                self.recipient.as_ref(),
-                text,
-                stats,
-                &mut self.text,
-                &mut self.detections,
-            ),
+            Field::Detect => {
+                if let Some(s) = &mut self.survey {
+                    s.uncovered_cell(self.col, text);
+                }
+                value::detect(
+                    plan,
+                    self.recipient.as_ref(),
+                    text,
+                    stats,
+                    &mut self.text,
+                    &mut self.detections,
+                )
+            }
             Field::Pass | Field::Dropped => Rendered::Unchanged,
         };
         let first = !self.row_emitted;

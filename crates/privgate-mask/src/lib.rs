@@ -25,6 +25,7 @@ mod plan;
 pub mod reference;
 mod selector;
 mod stats;
+pub mod survey;
 mod utf8;
 mod value;
 
@@ -36,3 +37,4 @@ pub use pii::{PiiType, UnknownPiiType};
 pub use plan::{DetectRule, FieldRule, Limits, Plan, PlanSpec};
 pub use selector::Selector;
 pub use stats::Stats;
+pub use survey::{Sighting, Survey};

@@ -34,6 +34,7 @@ use crate::operator::Secrets;
 use crate::output::{Counted, Output};
 use crate::plan::Plan;
 use crate::stats::Stats;
+use crate::survey::Survey;
 
 /// The format of a body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +124,26 @@ impl Masker {
     /// ends at that record's start and `feed` returns [`MaskError::RecordLimit`].
     pub fn set_record_limit(&mut self, limit: Option<u64>) {
         self.record_limit = limit;
+    }
+
+    /// Surveys this body as it is masked: where field-covered values sit, and what every
+    /// detector finds in the values no field covers (see [`Survey`]). Call before the
+    /// first `feed`; the output is the same with or without a survey.
+    pub fn start_survey(&mut self) {
+        let survey = Some(Box::new(Survey::new(&self.plan)));
+        match &mut self.inner {
+            Inner::Json(j) => j.survey = survey,
+            Inner::Csv(c) => c.survey = survey,
+        }
+    }
+
+    /// The survey, if [`Masker::start_survey`] was called: complete once `finish` has
+    /// returned, partial after an error.
+    pub fn survey(&self) -> Option<&Survey> {
+        match &self.inner {
+            Inner::Json(j) => j.survey.as_deref(),
+            Inner::Csv(c) => c.survey.as_deref(),
+        }
     }
 
     /// Masks the next chunk, writing what can be decided to `out`.

@@ -75,6 +75,8 @@ pub struct PlanSpec {
 /// A field rule as the engine uses it.
 #[derive(Debug, Clone)]
 pub(crate) struct Rule {
+    /// The field's name (for surveys).
+    pub(crate) name: Box<str>,
     pub(crate) pii: PiiType,
     pub(crate) operator: Operator,
 }
@@ -114,6 +116,7 @@ impl Plan {
                 selectors.push((sel, Target::Rule(i as u32)));
             }
             rules.push(Rule {
+                name: field.name.as_str().into(),
                 pii: field.pii,
                 operator: field.operator.clone(),
             });

@@ -1,5 +1,5 @@
 //! Property tests: chunking never matters, output is valid and agrees with the reference
-//! masker, and no value at a masked path survives.
+//! masker, no value at a masked path survives, and a survey never changes the output.
 
 mod common;
 
@@ -211,4 +211,67 @@ proptest! {
         let header = format!("phone,name,note{}", eol);
         prop_assert!(out.starts_with(&header));
     }
+
+    #[test]
+    fn a_survey_never_changes_the_output_and_ignores_chunking(
+        doc in document(),
+        ndjson in any::<bool>(),
+        sizes in prop::collection::vec(1usize..17, 1..8),
+    ) {
+        // With detectors of its own (clinic) and without (a plan of fields only).
+        for plan in [clinic_plan(), plan_with(PlanSpec {
+            fields: vec![field("phone", &["$..phone"], PiiType::CnMobile, partial())],
+            ..Default::default()
+        })] {
+            let format = if ndjson { Format::Ndjson } else { Format::Json };
+            let mut input = serialise(&doc, !ndjson);
+            if ndjson {
+                input.push(b'\n');
+                input.extend(serialise(&doc, false));
+            }
+            let plain = mask_to_vec(&plan, format, &input).unwrap();
+            let (whole, seen) = surveyed(&plan, format, &input, &[input.len().max(1)]);
+            let (chunked, seen_chunked) = surveyed(&plan, format, &input, &sizes);
+            prop_assert_eq!(&whole, &plain);
+            prop_assert_eq!(&chunked, &plain);
+            prop_assert_eq!(seen, seen_chunked);
+        }
+    }
+}
+
+/// Masks `input` in chunks with a survey: the output and the sorted sightings.
+fn surveyed(
+    plan: &Arc<Plan>,
+    format: Format,
+    input: &[u8],
+    sizes: &[usize],
+) -> (Vec<u8>, Vec<(String, PiiType, Option<String>, u64)>) {
+    let mut m = Masker::new(plan.clone(), format);
+    m.start_survey();
+    let mut out = Vec::new();
+    let mut rest = input;
+    let mut k = 0;
+    while !rest.is_empty() {
+        let n = sizes[k % sizes.len()].clamp(1, rest.len());
+        k += 1;
+        let (chunk, tail) = rest.split_at(n);
+        m.feed(chunk, &mut out).unwrap();
+        rest = tail;
+    }
+    m.finish(&mut out).unwrap();
+    let mut seen: Vec<_> = m
+        .survey()
+        .unwrap()
+        .sightings()
+        .map(|s| {
+            (
+                s.path.to_string(),
+                s.pii,
+                s.field.map(str::to_string),
+                s.count,
+            )
+        })
+        .collect();
+    seen.sort();
+    (out, seen)
 }

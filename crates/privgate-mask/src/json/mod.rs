@@ -34,6 +34,7 @@ use crate::operator::{Operator, Secrets};
 use crate::output::Output;
 use crate::plan::{Plan, Rule};
 use crate::stats::Stats;
+use crate::survey::Survey;
 use crate::utf8::{self, Lexer, Utf8Stream};
 use crate::value::{self, Rendered, Scalar};
 use text::Num;
@@ -127,6 +128,8 @@ pub(crate) struct JsonMasker {
     detections: Vec<Detection>,
     /// The keys derived for the body's recipient (scope `identity`).
     recipient: Option<Secrets>,
+    /// Where personal data sits, when the body is surveyed.
+    pub(crate) survey: Option<Box<Survey>>,
 }
 
 impl JsonMasker {
@@ -150,6 +153,7 @@ impl JsonMasker {
             text: String::new(),
             rendered: Vec::new(),
             detections: Vec::new(),
+            survey: None,
         }
     }
 

@@ -77,13 +77,17 @@ impl JsonMasker {
         let at = self.token_start(plan, chunk, end)?;
         let raw = self.cur.token_bytes(chunk, at, end);
         let content = raw.get(1..raw.len().saturating_sub(1)).unwrap_or_default();
-        let symbol = if self.check.escaped {
+        let key = if self.check.escaped {
             self.decoded.clear();
             text::decode(content, &mut self.decoded).map_err(|k| self.syntax(k, end))?;
-            plan.automaton.symbol(self.decoded.as_bytes())
+            self.decoded.as_bytes()
         } else {
-            plan.automaton.symbol(content)
+            content
         };
+        let symbol = plan.automaton.symbol(key);
+        if let Some(s) = &mut self.survey {
+            s.key(key);
+        }
         let Some(top) = self.frames.last_mut() else {
             return Ok(());
         };
@@ -91,9 +95,13 @@ impl JsonMasker {
         top.child = child;
         top.symbol = symbol;
         self.lex = Lex::Colon;
-        match plan.rule(plan.automaton.info(child).rule) {
+        let rule = plan.automaton.info(child).rule;
+        match plan.rule(rule) {
             Some(r) if matches!(r.operator, Operator::Drop) => {
                 stats.count_masked(r.pii, r.operator.kind());
+                if let Some(s) = &mut self.survey {
+                    s.covered(r.pii, rule);
+                }
                 self.cur.discard(chunk, end, out);
                 self.suppress(Some(self.frames.len()));
             }
@@ -203,6 +211,7 @@ impl JsonMasker {
             text: &mut self.text,
             rendered: &mut self.rendered,
             detections: &mut self.detections,
+            survey: self.survey.as_deref_mut(),
         };
         if scratch.render(plan, held, kind, text, stats) {
             self.cur.discard(chunk, end, out);
@@ -221,6 +230,7 @@ pub(super) struct Scratch<'a> {
     pub(super) text: &'a mut String,
     pub(super) rendered: &'a mut Vec<u8>,
     pub(super) detections: &'a mut Vec<Detection>,
+    pub(super) survey: Option<&'a mut Survey>,
 }
 
 impl Scratch<'_> {
@@ -242,14 +252,19 @@ impl Scratch<'_> {
                 }
                 None => Rendered::Unchanged,
             },
-            Held::Detect => value::detect(
-                plan,
-                self.recipient,
-                text,
-                stats,
-                self.text,
-                self.detections,
-            ),
+            Held::Detect => {
+                if let Some(s) = self.survey {
+                    s.uncovered(text);
+                }
+                value::detect(
+                    plan,
+                    self.recipient,
+                    text,
+                    stats,
+                    self.text,
+                    self.detections,
+                )
+            }
         };
         match rendered {
             Rendered::Unchanged => return false,

@@ -82,6 +82,9 @@ impl JsonMasker {
 
     pub(super) fn close(&mut self, i: usize) -> usize {
         self.frames.pop();
+        if let Some(s) = &mut self.survey {
+            s.close();
+        }
         self.end_value(i + 1);
         i + 1
     }
@@ -108,7 +111,9 @@ impl JsonMasker {
         };
         top.index += 1;
         top.symbol = OTHER_KEY;
-        let lookup = !suppress && !plan.automaton.info(top.state).dead;
+        // A survey needs every key's name, so it looks keys up in dead states too
+        // (which find nothing there: the output is the same).
+        let lookup = !suppress && (self.survey.is_some() || !plan.automaton.info(top.state).dead);
         // The common case: the key is whole in this chunk, unescaped, and no member of
         // this object can be dropped, so nothing needs holding.
         if !top.holds_sep {
@@ -116,9 +121,13 @@ impl JsonMasker {
             let at = scan_string(rest);
             if rest.get(at) == Some(&b'"') {
                 if lookup {
-                    let symbol = plan.automaton.symbol(rest.get(..at).unwrap_or_default());
+                    let key = rest.get(..at).unwrap_or_default();
+                    let symbol = plan.automaton.symbol(key);
                     top.child = plan.automaton.member(top.state, symbol);
                     top.symbol = symbol;
+                    if let Some(s) = &mut self.survey {
+                        s.key(key);
+                    }
                 } else {
                     top.child = DEAD;
                 }
@@ -156,7 +165,8 @@ impl JsonMasker {
                 && info.rule == NO_RULE
                 && !info.record
                 && self.suppress_at.is_none()
-                && plan.detectors.is_none();
+                && plan.detectors.is_none()
+                && self.survey.is_none();
             if plain {
                 if b == b'"' {
                     let rest = chunk.get(i + 1..).unwrap_or_default();
@@ -198,6 +208,9 @@ impl JsonMasker {
             if in_array && own.is_some_and(|r| matches!(r.operator, Operator::Drop)) {
                 if let Some(r) = own {
                     stats.count_masked(r.pii, r.operator.kind());
+                    if let Some(s) = &mut self.survey {
+                        s.covered(r.pii, info.rule);
+                    }
                 }
                 if self.cur.holding {
                     self.cur.discard(chunk, i, out);
@@ -244,7 +257,14 @@ impl JsonMasker {
         };
         // Inside a dropped or nulled value nothing is decided: it is discarded.
         let rule = if suppress { None } else { plan.rule(effective) };
-        let detect = !suppress && plan.detectors.is_some();
+        let detect = !suppress && (plan.detectors.is_some() || self.survey.is_some());
+        if let (Some(s), Some(r)) = (&mut self.survey, rule) {
+            // Scalars are counted where they start (a null holds nothing); a nulled or
+            // dropped container below, and a masked one through its scalars.
+            if !matches!(b, b'{' | b'[' | b'n') {
+                s.covered(r.pii, effective);
+            }
+        }
         match b {
             b'{' | b'[' => {
                 if depth >= plan.limits.max_depth {
@@ -258,6 +278,9 @@ impl JsonMasker {
                     match r.operator {
                         Operator::Null | Operator::Drop => {
                             stats.count_masked(r.pii, r.operator.kind());
+                            if let Some(s) = &mut self.survey {
+                                s.covered(r.pii, effective);
+                            }
                             self.cur.flush(chunk, i, out);
                             out.emit(b"null");
                             self.suppress(Some(depth));
@@ -267,6 +290,9 @@ impl JsonMasker {
                 }
                 let suppress = self.suppress_at.is_some();
                 let array = b == b'[';
+                if let Some(s) = &mut self.survey {
+                    s.open(array);
+                }
                 self.frames.push(Frame {
                     array,
                     state: if suppress { DEAD } else { state },
@@ -297,10 +323,12 @@ impl JsonMasker {
                     let content = rest.get(..at).unwrap_or_default();
                     let clear = match held {
                         None => true,
-                        Some(Held::Detect) => plan
-                            .detectors
-                            .as_ref()
-                            .is_some_and(|(d, _)| !d.may_contain(content)),
+                        Some(Held::Detect) => {
+                            plan.detectors
+                                .as_ref()
+                                .is_none_or(|(d, _)| !d.may_contain(content))
+                                && self.survey.as_ref().is_none_or(|s| !s.may_contain(content))
+                        }
                         Some(Held::Mask(_)) => false,
                     };
                     if let (false, Some(held)) = (clear, held) {
@@ -312,6 +340,7 @@ impl JsonMasker {
                             text: &mut self.text,
                             rendered: &mut self.rendered,
                             detections: &mut self.detections,
+                            survey: self.survey.as_deref_mut(),
                         };
                         if scratch.render(plan, held, Scalar::Str, text, stats) {
                             self.cur.flush(chunk, i, out);

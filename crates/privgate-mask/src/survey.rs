@@ -1,0 +1,266 @@
+//! Discovery: where personal data sits in a body, by normalised path.
+//!
+//! A masker given a survey ([`crate::Masker::survey`]) also records, while it masks:
+//! - every value a field rule covers: its path, the field's type and name;
+//! - every string or number no rule covers, run through every detector
+//!   ([`DetectorSet::all`]): each finding's path and type, marked uncovered.
+//!
+//! The survey never changes the output: the plan's own detectors (if any) still decide
+//! what is masked; the survey's only look. Paths are normalised so they aggregate and
+//! carry no values:
+//! - array indexes fold to `[]` (CSV rows are elements of a top-level array: `$[].phone`);
+//! - a key that looks like data folds to `*`: longer than [`MAX_KEY`] bytes, holding three
+//!   or more digits in a row, or holding anything but letters, digits, `_` and `-`
+//!   (objects keyed by phone numbers, ids or e-mail addresses fold into one path).
+//!
+//! A survey is bounded: at most [`MAX_ENTRIES`] distinct (path, type, field) entries per
+//! body; sightings beyond are counted in [`Survey::overflow`].
+//!
+//! Neighbours: `json/` and `csv.rs` call it at values; `value.rs` at detections.
+
+use std::collections::HashMap;
+
+use crate::automaton::NO_RULE;
+use crate::detect::{Detection, DetectorSet, Detectors};
+use crate::pii::PiiType;
+use crate::plan::Plan;
+
+/// Longest key kept in a path, in bytes; longer keys fold to `*`.
+pub const MAX_KEY: usize = 64;
+
+/// Most distinct entries one survey keeps.
+pub const MAX_ENTRIES: usize = 256;
+
+/// One step of the path to the current value.
+#[derive(Debug, Clone)]
+enum Seg {
+    /// An element of an array.
+    Index,
+    /// A member of an object, under its normalised key.
+    Key(String),
+}
+
+/// What one body holds where. See the module docs.
+#[derive(Debug)]
+pub struct Survey {
+    detectors: Detectors,
+    /// One step per open container (JSON), kept beside the masker's frames.
+    segs: Vec<Seg>,
+    /// Normalised CSV column names, in header order.
+    columns: Vec<String>,
+    /// path → (type, rule index or NO_RULE, count).
+    entries: HashMap<Box<str>, Vec<(PiiType, u32, u64)>>,
+    /// Field names by rule index.
+    fields: Vec<Box<str>>,
+    distinct: usize,
+    overflow: u64,
+    path: String,
+    findings: Vec<Detection>,
+}
+
+/// One entry of a survey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sighting<'a> {
+    /// The normalised path.
+    pub path: &'a str,
+    /// The covering field's type, or what a detector found.
+    pub pii: PiiType,
+    /// The covering field; `None`: no field covers the path.
+    pub field: Option<&'a str>,
+    /// Values (covered) or findings (uncovered) at the path.
+    pub count: u64,
+}
+
+impl Survey {
+    pub(crate) fn new(plan: &Plan) -> Survey {
+        Survey {
+            detectors: Detectors::new(DetectorSet::all()),
+            segs: Vec::new(),
+            columns: Vec::new(),
+            entries: HashMap::new(),
+            fields: plan.rules.iter().map(|r| r.name.clone()).collect(),
+            distinct: 0,
+            overflow: 0,
+            path: String::new(),
+            findings: Vec::new(),
+        }
+    }
+
+    /// Every entry, in no particular order.
+    pub fn sightings(&self) -> impl Iterator<Item = Sighting<'_>> + '_ {
+        self.entries.iter().flat_map(move |(path, v)| {
+            v.iter().map(move |&(pii, rule, count)| Sighting {
+                path,
+                pii,
+                field: self.fields.get(rule as usize).map(|f| &**f),
+                count,
+            })
+        })
+    }
+
+    /// Sightings not kept because the survey was full.
+    pub fn overflow(&self) -> u64 {
+        self.overflow
+    }
+
+    /// Cheap check: `false` means the survey's detectors would find nothing in `text`.
+    pub(crate) fn may_contain(&self, text: &[u8]) -> bool {
+        self.detectors.may_contain(text)
+    }
+
+    // ----- JSON: the path follows the masker's frames -----------------------------------
+
+    /// A container opened.
+    pub(crate) fn open(&mut self, array: bool) {
+        self.segs.push(if array {
+            Seg::Index
+        } else {
+            Seg::Key(String::new())
+        });
+    }
+
+    /// A container closed.
+    pub(crate) fn close(&mut self) {
+        self.segs.pop();
+    }
+
+    /// The innermost object's current key is `raw` (its content, unescaped).
+    pub(crate) fn key(&mut self, raw: &[u8]) {
+        if let Some(Seg::Key(k)) = self.segs.last_mut() {
+            normalise(raw, k);
+        }
+    }
+
+    /// A value covered by rule `rule` of type `pii` at the current JSON path.
+    pub(crate) fn covered(&mut self, pii: PiiType, rule: u32) {
+        self.json_path();
+        self.count(pii, rule);
+    }
+
+    /// An uncovered value at the current JSON path: run the detectors over it.
+    pub(crate) fn uncovered(&mut self, value: &str) {
+        if self.detectors.may_contain(value.as_bytes()) {
+            self.json_path();
+            self.detect(value);
+        }
+    }
+
+    fn json_path(&mut self) {
+        self.path.clear();
+        self.path.push('$');
+        for s in &self.segs {
+            match s {
+                Seg::Index => self.path.push_str("[]"),
+                Seg::Key(k) => {
+                    self.path.push('.');
+                    self.path.push_str(k);
+                }
+            }
+        }
+    }
+
+    // ----- CSV: rows are elements, columns members ---------------------------------------
+
+    /// The next header name.
+    pub(crate) fn column(&mut self, raw: &[u8]) {
+        let mut k = String::new();
+        normalise(raw, &mut k);
+        self.columns.push(k);
+    }
+
+    /// A field of column `col` covered by rule `rule` of type `pii`.
+    pub(crate) fn covered_cell(&mut self, col: usize, pii: PiiType, rule: u32) {
+        self.csv_path(col);
+        self.count(pii, rule);
+    }
+
+    /// An uncovered field of column `col`: run the detectors over it.
+    pub(crate) fn uncovered_cell(&mut self, col: usize, value: &str) {
+        if self.detectors.may_contain(value.as_bytes()) {
+            self.csv_path(col);
+            self.detect(value);
+        }
+    }
+
+    fn csv_path(&mut self, col: usize) {
+        self.path.clear();
+        self.path.push_str("$[].");
+        self.path
+            .push_str(self.columns.get(col).map_or("*", String::as_str));
+    }
+
+    // ----- counting ----------------------------------------------------------------------
+
+    fn detect(&mut self, value: &str) {
+        let mut findings = std::mem::take(&mut self.findings);
+        findings.clear();
+        self.detectors.find(value, &mut findings);
+        for d in &findings {
+            self.count(d.kind, NO_RULE);
+        }
+        self.findings = findings;
+    }
+
+    /// Counts one sighting at `self.path`.
+    fn count(&mut self, pii: PiiType, rule: u32) {
+        if let Some(v) = self.entries.get_mut(self.path.as_str()) {
+            if let Some(e) = v.iter_mut().find(|e| e.0 == pii && e.1 == rule) {
+                e.2 += 1;
+                return;
+            }
+            if self.distinct < MAX_ENTRIES {
+                self.distinct += 1;
+                v.push((pii, rule, 1));
+                return;
+            }
+        } else if self.distinct < MAX_ENTRIES {
+            self.distinct += 1;
+            self.entries
+                .insert(self.path.as_str().into(), vec![(pii, rule, 1)]);
+            return;
+        }
+        self.overflow += 1;
+    }
+}
+
+/// Writes the normalised form of key `raw` into `out`: the key itself if it looks like a
+/// name, `*` if it looks like data (see the module docs).
+fn normalise(raw: &[u8], out: &mut String) {
+    out.clear();
+    let name = std::str::from_utf8(raw).ok().filter(|k| {
+        let mut digits = 0;
+        !k.is_empty()
+            && k.len() <= MAX_KEY
+            && k.chars().all(|c| {
+                digits = if c.is_ascii_digit() { digits + 1 } else { 0 };
+                digits < 3 && (c.is_alphanumeric() || c == '_' || c == '-')
+            })
+    });
+    out.push_str(name.unwrap_or("*"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(k: &str) -> String {
+        let mut s = String::new();
+        normalise(k.as_bytes(), &mut s);
+        s
+    }
+
+    #[test]
+    fn names_stay_and_data_folds() {
+        assert_eq!(norm("phone"), "phone");
+        assert_eq!(norm("address_line2"), "address_line2");
+        assert_eq!(norm("x-ray"), "x-ray");
+        assert_eq!(norm("手机"), "手机");
+        assert_eq!(norm("13812345678"), "*");
+        assert_eq!(norm("u123"), "*");
+        assert_eq!(norm("a@b.cn"), "*");
+        assert_eq!(norm("two words"), "*");
+        assert_eq!(norm(""), "*");
+        assert_eq!(norm(&"k".repeat(MAX_KEY + 1)), "*");
+        assert_eq!(norm(&"k".repeat(MAX_KEY)), "k".repeat(MAX_KEY));
+    }
+}
