@@ -66,6 +66,8 @@ pub enum Event {
     StreamAbort(StreamAbortEvent),
     /// An anomaly detector fired.
     Alert(AlertEvent),
+    /// Personal data no policy field covers was seen at a path for the first time.
+    Discovery(DiscoveryEvent),
     /// The gateway started.
     Startup(StartupEvent),
     /// The gateway is stopping.
@@ -82,6 +84,7 @@ impl Event {
             Event::PolicyReload(_) => "policy_reload",
             Event::StreamAbort(_) => "stream_abort",
             Event::Alert(_) => "alert",
+            Event::Discovery(_) => "discovery",
             Event::Startup(_) => "startup",
             Event::Shutdown(_) => "shutdown",
         }
@@ -302,6 +305,21 @@ pub struct AlertEvent {
     /// The numbers behind it (`observed`, `baseline`, `threshold`, …).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub details: BTreeMap<String, f64>,
+}
+
+/// Personal data no policy field covers, seen at a path for the first time (or again
+/// after a field covering it was removed). Names where, never what: the path's array
+/// indexes are folded to `[]` and keys that look like data to `*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DiscoveryEvent {
+    /// The request whose response showed it.
+    pub request_id: String,
+    /// The policy route.
+    pub route: String,
+    /// The normalised path in the body (`$.items[].notes`).
+    pub path: String,
+    /// What the detector found (`cn_mobile`, `email`, …).
+    pub pii_type: String,
 }
 
 /// The gateway started.

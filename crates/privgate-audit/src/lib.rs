@@ -60,9 +60,10 @@ pub use config::{
 };
 pub use error::AuditError;
 pub use event::{
-    subject_ref, AlertEvent, ApprovalEvent, ApprovalState, Decision, Event, PiiCounts,
-    PolicyReloadEvent, Record, ReloadResult, RequestEvent, RevocationAction, RevocationEvent,
-    RevocationTarget, ShutdownEvent, StartupEvent, StreamAbortEvent, FORMAT_VERSION,
+    subject_ref, AlertEvent, ApprovalEvent, ApprovalState, Decision, DiscoveryEvent, Event,
+    PiiCounts, PolicyReloadEvent, Record, ReloadResult, RequestEvent, RevocationAction,
+    RevocationEvent, RevocationTarget, ShutdownEvent, StartupEvent, StreamAbortEvent,
+    FORMAT_VERSION,
 };
 pub use file::{repair, segment_files, RepairReport};
 pub use keys::{generate_key, KeyRing, MIN_KEY_BYTES};

@@ -115,6 +115,11 @@ pub fn render(line: &str) -> String {
             }
             Ok(())
         }
+        Event::Discovery(d) => write!(
+            out,
+            " {} {} {} {}",
+            d.request_id, d.route, d.path, d.pii_type
+        ),
         Event::Startup(s) => write!(out, " version={} policy={}", s.version, opt(&s.policy_hash)),
         Event::Shutdown(s) => write!(out, " {}", opt(&s.reason)),
     };

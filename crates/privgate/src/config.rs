@@ -119,6 +119,25 @@ pub struct RawConfig {
     /// Anomaly detection for the SOC.
     #[serde(default)]
     pub anomaly: Option<crate::anomaly::config::RawAnomaly>,
+    /// Discovery of personal data in responses (the data inventory).
+    #[serde(default)]
+    pub discovery: Option<RawDiscovery>,
+}
+
+/// `discovery:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDiscovery {
+    /// Fraction of masked response bodies surveyed, from 0 (off) to 1 (every body).
+    #[serde(default)]
+    pub sample: Option<f64>,
+    /// Where the inventory is kept across restarts (`privgate-inventory.json` next to
+    /// the config by default).
+    #[serde(default)]
+    pub file: Option<String>,
+    /// Distinct (route, path, type) entries kept at most.
+    #[serde(default)]
+    pub max_entries: Option<usize>,
 }
 
 /// `state:`.
@@ -374,6 +393,8 @@ pub struct Config {
     pub audit: Option<AuditSetup>,
     /// Anomaly detection, when configured and enabled.
     pub anomaly: Option<crate::anomaly::AnomalyConfig>,
+    /// Discovery (the data inventory), unless turned off with `sample: 0`.
+    pub discovery: Option<crate::inventory::Settings>,
 }
 
 /// A checked `audit:` section and its key ring.
@@ -677,6 +698,13 @@ pub fn check(name: &str, base: &Path, raw: RawConfig) -> Result<Config> {
             }
         },
     };
+    let discovery = match check_discovery(base, raw.discovery.as_ref()) {
+        Ok(d) => d,
+        Err(e) => {
+            problems.push(format!("{name}: {e}"));
+            None
+        }
+    };
     let state = match check_state(base, raw.state.as_ref()) {
         Ok(s) => Some(s),
         Err(e) => {
@@ -717,11 +745,41 @@ pub fn check(name: &str, base: &Path, raw: RawConfig) -> Result<Config> {
         state,
         audit,
         anomaly,
+        discovery,
     })
 }
 
 /// `state.path` when not given, next to the config file.
 const DEFAULT_STATE_FILE: &str = "privgate-state.sqlite";
+
+/// `discovery.file` when not given, next to the config file.
+const DEFAULT_INVENTORY_FILE: &str = "privgate-inventory.json";
+
+/// Checks `discovery:` (absent: every body surveyed, the file next to the config).
+fn check_discovery(
+    base: &Path,
+    raw: Option<&RawDiscovery>,
+) -> Result<Option<crate::inventory::Settings>> {
+    let sample = raw.and_then(|r| r.sample).unwrap_or(1.0);
+    if !(0.0..=1.0).contains(&sample) {
+        bail!("`discovery.sample`: expected a fraction from 0 (off) to 1 (every body), e.g. `0.1`");
+    }
+    let max_entries = raw.and_then(|r| r.max_entries).unwrap_or(10_000);
+    if !(1..=1_000_000).contains(&max_entries) {
+        bail!("`discovery.max_entries`: expected a whole number from 1 to 1000000");
+    }
+    if sample == 0.0 {
+        return Ok(None);
+    }
+    let file = raw
+        .and_then(|r| r.file.as_deref())
+        .unwrap_or(DEFAULT_INVENTORY_FILE);
+    Ok(Some(crate::inventory::Settings {
+        sample,
+        file: Some(base.join(file)),
+        max_entries,
+    }))
+}
 
 /// A duration with `ms` allowed too (`250ms`, `1s`, `2m`).
 fn short_duration(text: &str) -> Option<Duration> {

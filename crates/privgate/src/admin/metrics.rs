@@ -54,6 +54,8 @@ pub struct Metrics {
     anomalies: IntCounterVec,
     webhook: IntCounterVec,
     anomaly_identities: prometheus::IntGauge,
+    discoveries: IntCounterVec,
+    inventory_entries: IntGaugeVec,
 }
 
 impl Metrics {
@@ -207,6 +209,27 @@ impl Metrics {
             "privgate_anomaly_identities",
             "Identities the anomaly detector keeps a baseline for.",
         )?;
+        let discoveries = IntCounterVec::new(
+            Opts::new(
+                "privgate_discoveries_total",
+                "First sightings of personal data no policy field covers, by route and \
+                 PII type (the path is in the audit event and the inventory).",
+            ),
+            &["route", "pii_type"],
+        )?;
+        let inventory_entries = IntGaugeVec::new(
+            Opts::new(
+                "privgate_inventory_entries",
+                "Data inventory entries (route, path, PII type) by coverage (covered, \
+                 uncovered).",
+            ),
+            &["coverage"],
+        )?;
+        for coverage in ["covered", "uncovered"] {
+            inventory_entries.with_label_values(&[coverage]);
+        }
+        registry.register(Box::new(discoveries.clone()))?;
+        registry.register(Box::new(inventory_entries.clone()))?;
         registry.register(Box::new(anomaly_identities.clone()))?;
         registry.register(Box::new(anomalies.clone()))?;
         registry.register(Box::new(webhook.clone()))?;
@@ -284,7 +307,24 @@ impl Metrics {
             anomalies,
             webhook,
             anomaly_identities,
+            discoveries,
+            inventory_entries,
         })
+    }
+
+    /// Counts the first sighting of uncovered personal data.
+    pub fn discovery(&self, route: &str, pii_type: &str) {
+        self.discoveries.with_label_values(&[route, pii_type]).inc();
+    }
+
+    /// The inventory's entries by coverage.
+    pub fn inventory(&self, covered: u64, uncovered: u64) {
+        self.inventory_entries
+            .with_label_values(&["covered"])
+            .set(covered as i64);
+        self.inventory_entries
+            .with_label_values(&["uncovered"])
+            .set(uncovered as i64);
     }
 
     /// The anomaly detector's tracked identities.

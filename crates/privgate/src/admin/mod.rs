@@ -155,6 +155,7 @@ async fn handle(
         },
         (&Method::GET, "/readyz") => readyz(&state).await,
         (&Method::GET, "/admin/policy") => policy_info(&state),
+        (&Method::GET, "/admin/inventory") => inventory(&state),
         (&Method::POST, "/admin/reload") => reload(state).await,
         (&Method::GET, "/admin/revocations") => revocations(&state).await,
         (&Method::POST, "/admin/revocations") => revoke(&state, req).await,
@@ -339,6 +340,10 @@ async fn unrevoke(state: &State, query: &str) -> Response<ProxyBody> {
 fn render_metrics(state: &State) -> Result<String, prometheus::Error> {
     state.audit.export_metrics();
     crate::proxy::watch::export_metrics(state);
+    if let Some(inv) = &state.inventory {
+        let (covered, uncovered) = inv.coverage();
+        state.metrics.inventory(covered, uncovered);
+    }
     state.metrics.render()
 }
 
@@ -365,6 +370,23 @@ async fn readyz(state: &State) -> Response<ProxyBody> {
             tracing::info!("not ready: the upstream did not accept a connection in time");
             NOT_READY.response()
         }
+    }
+}
+
+/// The data inventory as JSON (`privgate inventory --admin` renders it).
+fn inventory(state: &State) -> Response<ProxyBody> {
+    let Some(inv) = &state.inventory else {
+        return Denial::own(
+            StatusCode::NOT_FOUND,
+            "discovery-off",
+            "Discovery is off (`discovery.sample: 0` in the gateway config)",
+            None,
+        )
+        .response();
+    };
+    match serde_json::to_string_pretty(&inv.snapshot()) {
+        Ok(body) => text(StatusCode::OK, "application/json", body),
+        Err(_) => INTERNAL.response(),
     }
 }
 

@@ -319,8 +319,37 @@ impl MaskedBody {
         }
     }
 
+    /// Merges the body's survey, if it was surveyed, into the inventory; a first sighting
+    /// of uncovered personal data is logged, counted and audited.
+    fn surveyed(&self) {
+        let c = &self.completion;
+        let (Some(survey), Some(inv)) = (self.masker.survey(), &c.state.inventory) else {
+            return;
+        };
+        for found in inv.merge(&c.route, survey, jiff::Timestamp::now()) {
+            let pii_type = found.pii.as_str();
+            tracing::info!(
+                route = %found.route,
+                path = %found.path,
+                pii_type,
+                request_id = %c.meta.id,
+                "personal data no policy field covers"
+            );
+            c.metrics().discovery(&found.route, pii_type);
+            c.state.audit.record(privgate_audit::Event::Discovery(
+                privgate_audit::DiscoveryEvent {
+                    request_id: c.meta.id.clone(),
+                    route: found.route,
+                    path: found.path,
+                    pii_type: pii_type.to_owned(),
+                },
+            ));
+        }
+    }
+
     /// Logs and counts a response served to its end.
     fn completed(&mut self) {
+        self.surveyed();
         let records = self.masker.stats().records;
         self.completion.export_done("completed", records);
         self.audit(None);
@@ -349,6 +378,7 @@ impl MaskedBody {
             // The engine stopped at a record boundary: what it decided so far is masked
             // and whole records, so it goes out before the abort.
             self.cut = Some(reason);
+            self.surveyed();
         } else {
             self.frames.clear();
         }

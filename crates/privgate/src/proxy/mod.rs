@@ -112,6 +112,8 @@ pub struct State {
     pub audit: Trail,
     /// Anomaly detection, when configured.
     pub watch: Option<watch::Watch>,
+    /// The data inventory, unless discovery is off.
+    pub inventory: Option<crate::inventory::Inventory>,
 }
 
 /// The header carrying the gateway's request id, to the upstream and the client.
@@ -410,6 +412,12 @@ async fn serve(
         .timer(TokioTimer::new())
         .build(connector);
     metrics.policy(policy.hash());
+    let inventory = match config.discovery.take() {
+        Some(settings) => {
+            Some(crate::inventory::Inventory::open(settings).map_err(anyhow::Error::msg)?)
+        }
+        None => None,
+    };
     let state = Arc::new(State {
         policy: LivePolicy::new(policy, config.policy_dir, config.secrets, config.limits),
         metrics,
@@ -427,6 +435,7 @@ async fn serve(
         approval_ttl: config.state.approval_ttl,
         audit: trail,
         watch: config.anomaly.take().map(watch::Watch::new),
+        inventory,
     });
     let last = Arc::clone(&state);
     tracing::info!(
@@ -447,6 +456,7 @@ async fn serve(
     }
     let hangup_task = tokio::spawn(reload_on_hangup(Arc::clone(&state)));
     let tick_task = tokio::spawn(watch::tick_every_minute(Arc::clone(&state)));
+    let save_task = tokio::spawn(save_inventory_every(Arc::clone(&state)));
 
     let mut server = AutoBuilder::new(TokioExecutor::new());
     server
@@ -491,6 +501,7 @@ async fn serve(
     drop(secure);
     hangup_task.abort();
     tick_task.abort();
+    save_task.abort();
     if let Some(t) = admin_task {
         t.abort();
     }
@@ -501,6 +512,7 @@ async fn serve(
     {
         tracing::warn!("drain timed out; closing remaining connections");
     }
+    save_inventory(&last).await;
     last.audit.record(privgate_audit::Event::Shutdown(
         privgate_audit::ShutdownEvent {
             reason: Some("signal".to_owned()),
@@ -508,6 +520,33 @@ async fn serve(
     ));
     let _ = tokio::task::spawn_blocking(move || last.audit.shutdown()).await;
     Ok(())
+}
+
+/// How often the inventory is written to its file (and once more at shutdown).
+const INVENTORY_SAVE_EVERY: Duration = Duration::from_secs(30);
+
+async fn save_inventory_every(state: Arc<State>) {
+    let mut every = tokio::time::interval(INVENTORY_SAVE_EVERY);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        save_inventory(&state).await;
+    }
+}
+
+/// Writes the inventory if it changed, off the event loop.
+async fn save_inventory(state: &Arc<State>) {
+    if state.inventory.is_none() {
+        return;
+    }
+    let state = Arc::clone(state);
+    let saved = tokio::task::spawn_blocking(move || {
+        state.inventory.as_ref().map_or(Ok(()), |inv| inv.save())
+    })
+    .await;
+    if let Ok(Err(e)) = saved {
+        tracing::warn!(error = %e, "cannot write the inventory file; it is kept in memory and retried");
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is called, not
@@ -808,6 +847,9 @@ async fn handle(
             let recipient = meta.subject.as_deref().unwrap_or_default();
             let mut masker = Masker::with_recipient(Arc::clone(&forward.plan), format, recipient);
             masker.set_record_limit(admission.record_limit);
+            if state.inventory.as_ref().is_some_and(|i| i.sample()) {
+                masker.start_survey();
+            }
             let completion = Completion {
                 state: Arc::clone(&state),
                 meta: meta.clone(),

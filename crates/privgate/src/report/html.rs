@@ -585,6 +585,22 @@ pub fn render(r: &Report) -> String {
             }
         }
     }
+    if !r.discoveries.is_empty() {
+        let _ = writeln!(
+            o,
+            "<h3>First seen uncovered in the period</h3>\n<p class=\"small\">From the audit trail's discovery events: personal data a detector found where no policy field covers it (paths fold array indexes to <code>[]</code> and data-like keys to <code>*</code>; <code>privgate inventory --snippet</code> drafts the fields).</p>"
+        );
+        table_head(&mut o, &["First seen", "Route", "Path", "PII type"]);
+        for d in &r.discoveries {
+            o.push_str("<tr>");
+            td(&mut o, &d.time);
+            td(&mut o, &d.route);
+            td(&mut o, &d.path);
+            td(&mut o, &d.pii_type);
+            o.push_str("</tr>\n");
+        }
+        o.push_str("</tbody></table>\n");
+    }
     o.push_str("</section>\n");
 
     // Records of processing.

@@ -52,6 +52,8 @@ pub struct Report {
     pub top_identities: Vec<IdentityRow>,
     /// Inventory coverage, when an inventory was given.
     pub inventory: Option<Inventory>,
+    /// Uncovered personal data first seen in the period (the trail's discovery events).
+    pub discoveries: Vec<DiscoveryRow>,
     /// Records of processing: role × route × field with its de-identification.
     pub processing: Vec<ProcessingRow>,
     /// PIPL Art. 51 measures with their status.
@@ -337,6 +339,19 @@ pub struct AbortRow {
     pub reason: String,
     /// Records sent before.
     pub records: u64,
+}
+
+/// A first sighting of personal data no policy field covers.
+#[derive(Debug, Serialize)]
+pub struct DiscoveryRow {
+    /// When.
+    pub time: String,
+    /// The route.
+    pub route: String,
+    /// The normalised path.
+    pub path: String,
+    /// What was found.
+    pub pii_type: String,
 }
 
 /// A revocation.
@@ -628,6 +643,7 @@ pub fn build(inp: &Inputs<'_>) -> Report {
     let mut would_reason: BTreeMap<String, u64> = BTreeMap::new();
     let mut alerts = Vec::new();
     let mut aborts = Vec::new();
+    let mut discoveries = Vec::new();
     let mut revocations = Vec::new();
     let mut idents: BTreeMap<String, Ident> = BTreeMap::new();
     let mut last_hash_before: Option<usize> = None;
@@ -819,6 +835,12 @@ pub fn build(inp: &Inputs<'_>) -> Report {
                     by: v.by.clone(),
                 });
             }
+            Event::Discovery(d) => discoveries.push(DiscoveryRow {
+                time: r.time.clone(),
+                route: d.route.clone(),
+                path: d.path.clone(),
+                pii_type: d.pii_type.clone(),
+            }),
             Event::PolicyReload(_) | Event::Startup(_) | Event::Shutdown(_) => {}
         }
     }
@@ -938,6 +960,7 @@ pub fn build(inp: &Inputs<'_>) -> Report {
         revocations,
         top_identities: top,
         inventory,
+        discoveries,
         processing,
         controls: Vec::new(),
     };

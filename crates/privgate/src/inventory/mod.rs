@@ -1,0 +1,349 @@
+//! The data inventory (数据资产台账): which routes serve which kinds of personal data,
+//! where in the body, and whether a policy field covers it.
+//!
+//! The engine surveys a sample of response bodies ([`privgate_mask::Survey`]): every value
+//! a field covers is counted at its path, and every uncovered string or number goes
+//! through the full detector set. The gateway merges each survey here, keyed by
+//! (route, normalised path, PII type), with counts and first / last sightings. The first
+//! sighting of an uncovered (route, path, type) is returned by [`Inventory::merge`] so the
+//! caller can write an audit event and count it.
+//!
+//! Paths never carry values: array indexes fold to `[]` and keys that look like data fold
+//! to `*` (see the engine's survey). The snapshot ([`Snapshot`]) is what
+//! `GET /admin/inventory` serves, what is persisted (JSON, written to a temporary file
+//! and renamed), and what `privgate inventory` and `privgate report --inventory` read.
+//!
+//! Neighbours: `proxy/body.rs` (merges a body's survey when it completes),
+//! `admin/mod.rs` (serves the snapshot), `inventory_cmd.rs` (renders it).
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use jiff::Timestamp;
+use privgate_mask::{PiiType, Survey};
+use serde::{Deserialize, Serialize};
+
+/// The snapshot's format version.
+pub const VERSION: u32 = 1;
+
+/// One (route, path, type) the gateway has seen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The policy route's name.
+    pub route: String,
+    /// The normalised path: `$.items[].patient.phone`, `$[].notes` (CSV rows).
+    pub path: String,
+    /// The PII type: the covering field's type, or what a detector found.
+    pub pii_type: String,
+    /// A policy field covers the path (as of the last sighting).
+    pub covered: bool,
+    /// The covering field's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Values seen (in surveyed bodies only).
+    pub count: u64,
+    /// First sighting (RFC 3339).
+    pub first_seen: String,
+    /// Last sighting (RFC 3339).
+    pub last_seen: String,
+}
+
+/// The whole inventory, as served and persisted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// [`VERSION`].
+    pub version: u32,
+    /// When this snapshot was taken (RFC 3339).
+    pub updated: String,
+    /// The fraction of response bodies surveyed.
+    pub sample: f64,
+    /// Bodies surveyed since the inventory was started (kept across restarts).
+    pub surveyed_bodies: u64,
+    /// Sightings not recorded because the inventory was full.
+    #[serde(default)]
+    pub dropped: u64,
+    /// Sorted by route, path, type.
+    pub entries: Vec<Entry>,
+}
+
+impl Snapshot {
+    /// Reads a snapshot written by the gateway (or served by `/admin/inventory`).
+    pub fn parse(text: &str) -> Result<Snapshot, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+}
+
+/// What the `discovery:` section of the gateway config sets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Fraction of response bodies surveyed (0 turns discovery off).
+    pub sample: f64,
+    /// Where the inventory is kept across restarts (none: in memory only).
+    pub file: Option<PathBuf>,
+    /// Distinct (route, path, type) entries kept at most.
+    pub max_entries: usize,
+}
+
+/// A (route, path, type) seen uncovered for the first time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discovery {
+    /// The policy route's name.
+    pub route: String,
+    /// The normalised path.
+    pub path: String,
+    /// What the detector found.
+    pub pii: PiiType,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    route: Box<str>,
+    path: Box<str>,
+    pii: PiiType,
+}
+
+#[derive(Debug, Clone)]
+struct Stat {
+    covered: bool,
+    field: Option<Box<str>>,
+    count: u64,
+    first: Timestamp,
+    last: Timestamp,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    map: HashMap<Key, Stat>,
+    surveyed: u64,
+    dropped: u64,
+    /// Changed since the last save.
+    dirty: bool,
+}
+
+/// The gateway's inventory: shared by every connection, merged once per surveyed body.
+#[derive(Debug)]
+pub struct Inventory {
+    settings: Settings,
+    /// Bodies offered to [`Inventory::sample`] so far.
+    offered: AtomicU64,
+    entries: Mutex<Entries>,
+}
+
+impl Inventory {
+    /// An inventory with `settings`, loaded from its file if there is one.
+    ///
+    /// A missing file starts an empty inventory; an unreadable or malformed one is an
+    /// error (the gateway does not start on a file it would overwrite).
+    pub fn open(settings: Settings) -> Result<Inventory, String> {
+        let mut entries = Entries::default();
+        if let Some(file) = &settings.file {
+            match std::fs::read_to_string(file) {
+                Ok(text) => {
+                    let snap = Snapshot::parse(&text).map_err(|e| {
+                        format!(
+                            "the inventory file `{}` is not a privgate inventory ({e}); \
+                             move it away or fix it, and start again",
+                            file.display()
+                        )
+                    })?;
+                    entries = Entries::from_snapshot(snap);
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(format!(
+                        "cannot read the inventory file `{}`: {e}",
+                        file.display()
+                    ))
+                }
+            }
+        }
+        Ok(Inventory {
+            settings,
+            offered: AtomicU64::new(0),
+            entries: Mutex::new(entries),
+        })
+    }
+
+    /// Whether the next body is surveyed: an even spread at the configured rate (the
+    /// n-th body is surveyed when `floor(n × rate)` steps), so a rate of 0.25 surveys
+    /// every fourth body and 1 every body.
+    pub fn sample(&self) -> bool {
+        let rate = self.settings.sample;
+        if rate <= 0.0 {
+            return false;
+        }
+        if rate >= 1.0 {
+            return true;
+        }
+        let n = self.offered.fetch_add(1, Ordering::Relaxed) as f64;
+        ((n + 1.0) * rate).floor() > (n * rate).floor()
+    }
+
+    /// Merges one surveyed body of `route`, seen at `now`; returns the (route, path, type)s
+    /// seen uncovered for the first time.
+    pub fn merge(&self, route: &str, survey: &Survey, now: Timestamp) -> Vec<Discovery> {
+        let mut found = Vec::new();
+        let mut e = self.lock();
+        e.surveyed += 1;
+        e.dirty = true;
+        let max = self.settings.max_entries;
+        for s in survey.sightings() {
+            let key = Key {
+                route: route.into(),
+                path: s.path.into(),
+                pii: s.pii,
+            };
+            let covered = s.field.is_some();
+            let len = e.map.len();
+            match e.map.get_mut(&key) {
+                Some(stat) => {
+                    if stat.covered && !covered {
+                        found.push(discovery(&key));
+                    }
+                    stat.covered = covered;
+                    stat.field = s.field.map(Into::into);
+                    stat.count += s.count;
+                    stat.last = now;
+                }
+                None if len >= max => e.dropped += s.count,
+                None => {
+                    if !covered {
+                        found.push(discovery(&key));
+                    }
+                    e.map.insert(
+                        key,
+                        Stat {
+                            covered,
+                            field: s.field.map(Into::into),
+                            count: s.count,
+                            first: now,
+                            last: now,
+                        },
+                    );
+                }
+            }
+        }
+        e.dropped += survey.overflow();
+        found
+    }
+
+    /// The inventory as it stands.
+    pub fn snapshot(&self) -> Snapshot {
+        let e = self.lock();
+        let mut entries: Vec<Entry> = e
+            .map
+            .iter()
+            .map(|(k, s)| Entry {
+                route: k.route.to_string(),
+                path: k.path.to_string(),
+                pii_type: k.pii.to_string(),
+                covered: s.covered,
+                field: s.field.as_deref().map(str::to_owned),
+                count: s.count,
+                first_seen: s.first.to_string(),
+                last_seen: s.last.to_string(),
+            })
+            .collect();
+        entries.sort_by(|a, b| {
+            (&a.route, &a.path, &a.pii_type).cmp(&(&b.route, &b.path, &b.pii_type))
+        });
+        Snapshot {
+            version: VERSION,
+            updated: Timestamp::now().to_string(),
+            sample: self.settings.sample,
+            surveyed_bodies: e.surveyed,
+            dropped: e.dropped,
+            entries,
+        }
+    }
+
+    /// (covered, uncovered) entry counts, for the metrics.
+    pub fn coverage(&self) -> (u64, u64) {
+        let e = self.lock();
+        let covered = e.map.values().filter(|s| s.covered).count() as u64;
+        (covered, e.map.len() as u64 - covered)
+    }
+
+    /// Writes the inventory to its file if it changed since the last save (to a
+    /// temporary file beside it, then renamed, so a crash leaves the old or the new one).
+    pub fn save(&self) -> io::Result<()> {
+        let Some(file) = &self.settings.file else {
+            return Ok(());
+        };
+        let snap = {
+            let mut e = self.lock();
+            if !e.dirty {
+                return Ok(());
+            }
+            e.dirty = false;
+            drop(e);
+            self.snapshot()
+        };
+        let result = write_atomically(file, &snap);
+        if result.is_err() {
+            self.lock().dirty = true;
+        }
+        result
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        // A panic while holding the lock leaves counts that are still counts.
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Entries {
+    fn from_snapshot(snap: Snapshot) -> Entries {
+        let mut map = HashMap::with_capacity(snap.entries.len());
+        for en in snap.entries {
+            // Entries of a type this version does not know are left out.
+            let Ok(pii) = en.pii_type.parse::<PiiType>() else {
+                continue;
+            };
+            let first = en.first_seen.parse().unwrap_or_else(|_| Timestamp::now());
+            let last = en.last_seen.parse().unwrap_or(first);
+            map.insert(
+                Key {
+                    route: en.route.into(),
+                    path: en.path.into(),
+                    pii,
+                },
+                Stat {
+                    covered: en.covered,
+                    field: en.field.map(Into::into),
+                    count: en.count,
+                    first,
+                    last,
+                },
+            );
+        }
+        Entries {
+            map,
+            surveyed: snap.surveyed_bodies,
+            dropped: snap.dropped,
+            dirty: false,
+        }
+    }
+}
+
+fn discovery(key: &Key) -> Discovery {
+    Discovery {
+        route: key.route.to_string(),
+        path: key.path.to_string(),
+        pii: key.pii,
+    }
+}
+
+fn write_atomically(file: &Path, snap: &Snapshot) -> io::Result<()> {
+    let mut tmp = file.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let text = serde_json::to_vec_pretty(snap).map_err(io::Error::other)?;
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, file)
+}
