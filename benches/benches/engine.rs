@@ -5,7 +5,8 @@
 //! ceiling), `serde_roundtrip` (parse to `serde_json::Value` or `csv` records, mask with
 //! the typical plan via the reference masker, serialise), and the engine with the
 //! `pass_through`, `typical` and `typical_detectors` plans, fed in 64 KiB chunks into a
-//! `Vec<u8>`. `chunk_size` runs typical masking of JSON at 1, 16 and 64 KiB chunks. Inputs,
+//! `Vec<u8>`. `chunk_size` runs typical masking of JSON at 1, 16 and 64 KiB chunks;
+//! `typical_surveyed` the typical plan with a discovery survey of the body. Inputs,
 //! plans and baselines are in the crate's library; the one-shot ratio table is
 //! `src/bin/ratios.rs`.
 //!
@@ -20,7 +21,9 @@ use criterion::measurement::WallTime;
 use criterion::{
     criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode, Throughput,
 };
-use privgate_benches::{clinic_plan, mask_chunked, serde_roundtrip, PlanKind, Shape, CHUNK, SEED};
+use privgate_benches::{
+    clinic_plan, mask_chunked, serde_roundtrip, survey_chunked, PlanKind, Shape, CHUNK, SEED,
+};
 use privgate_mask::Plan;
 
 /// Inputs and compiled plans, built once for every group.
@@ -137,6 +140,25 @@ fn typical_detectors(c: &mut Criterion) {
     engine(c, PlanKind::TypicalWithDetectors);
 }
 
+fn typical_surveyed(c: &mut Criterion) {
+    let f = fixtures();
+    let plan = f.plan(PlanKind::Typical);
+    let mut g = group(c, "typical_surveyed");
+    for &shape in &Shape::ALL {
+        let input = f.input(shape);
+        g.throughput(Throughput::Bytes(input.len() as u64));
+        g.bench_function(shape.name(), |b| {
+            b.iter(|| {
+                let mut out = Vec::with_capacity(input.len());
+                survey_chunked(plan, shape, black_box(input), CHUNK, &mut out)
+                    .expect("the engine masks");
+                out
+            })
+        });
+    }
+    g.finish();
+}
+
 fn chunk_size(c: &mut Criterion) {
     let f = fixtures();
     let plan = f.plan(PlanKind::Typical);
@@ -163,6 +185,7 @@ criterion_group!(
     pass_through,
     typical,
     typical_detectors,
+    typical_surveyed,
     chunk_size
 );
 criterion_main!(benches);

@@ -40,3 +40,21 @@ pub fn mask_chunked(
     }
     masker.finish(out)
 }
+
+/// [`mask_chunked`] with a survey of the body (the gateway's discovery on a sampled
+/// response): the same output, plus where personal data sits.
+pub fn survey_chunked(
+    plan: &Arc<Plan>,
+    shape: Shape,
+    input: &[u8],
+    chunk: usize,
+    out: &mut Vec<u8>,
+) -> Result<usize, MaskError> {
+    let mut masker = Masker::new(Arc::clone(plan), shape.format());
+    masker.start_survey();
+    for piece in input.chunks(chunk.max(1)) {
+        masker.feed(piece, out)?;
+    }
+    masker.finish(out)?;
+    Ok(masker.survey().map_or(0, |s| s.sightings().count()))
+}

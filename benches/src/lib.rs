@@ -30,7 +30,7 @@ mod plan;
 mod shape;
 
 pub use baseline::{serde_roundtrip, BaselineError};
-pub use chunked::{mask_chunked, CHUNK};
+pub use chunked::{mask_chunked, survey_chunked, CHUNK};
 pub use person::id_card_check_char;
 pub use plan::{bench_secrets, clinic_plan, clinic_plan_spec, PlanKind};
 pub use shape::csv::HEADER as CSV_HEADER;

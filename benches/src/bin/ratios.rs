@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use privgate_benches::{
-    bench_secrets, clinic_plan, mask_chunked, serde_roundtrip, PlanKind, Shape, CHUNK, SEED,
+    bench_secrets, clinic_plan, mask_chunked, serde_roundtrip, survey_chunked, PlanKind, Shape,
+    CHUNK, SEED,
 };
 use privgate_mask::{Plan, PlanSpec};
 use serde_json::Value;
@@ -241,6 +242,7 @@ fn main() -> ExitCode {
             &format!("{:.1}x", unmasked_speed / serde_speed),
         );
         baseline_row("serde_roundtrip", serde_speed, "1.0x");
+        let mut typical_speed = 0.0;
         for (kind, plan) in &plans {
             let time = median(|| engine(plan, shape, input));
             let speed = mib_per_s(input.len(), time);
@@ -256,7 +258,29 @@ fn main() -> ExitCode {
                 format!("{:.0}x", target(*kind)),
                 if met { "yes" } else { "no" }
             );
+            if *kind == PlanKind::Typical {
+                typical_speed = speed;
+            }
         }
+        // Discovery's cost on a surveyed body, against the same plan unsurveyed.
+        let surveyed = mib_per_s(
+            input.len(),
+            median(|| {
+                let mut out = Vec::with_capacity(input.len());
+                survey_chunked(&typical, shape, input, CHUNK, &mut out)
+                    .expect("the engine masks the generated data");
+                out
+            }),
+        );
+        println!(
+            "| {:<6} | {:<17} | {:>8.1} | {:>16.1}x | {:<7} | {:<3} |",
+            shape.name(),
+            "typical+survey",
+            surveyed,
+            surveyed / serde_speed,
+            format!("{:.2}x t", surveyed / typical_speed),
+            ""
+        );
     }
     println!();
     println!(

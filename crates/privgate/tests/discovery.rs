@@ -154,7 +154,7 @@ fn e(
 #[test]
 fn uncovered_personal_data_is_inventoried_counted_audited_and_kept_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let config = configure(dir.path(), &upstream(), "");
+    let config = configure(dir.path(), &upstream(), "discovery: { sample: 1 }\n");
     let gw = run(&config);
 
     let r = list(&gw);

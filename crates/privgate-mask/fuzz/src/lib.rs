@@ -95,19 +95,42 @@ pub fn plan() -> &'static Arc<Plan> {
 struct Run {
     result: Result<Vec<u8>, MaskError>,
     stats: Stats,
+    /// The survey's sightings, sorted, when the body was surveyed.
+    seen: Vec<(String, PiiType, Option<String>, u64)>,
 }
 
 fn run(format: Format, chunks: &[&[u8]]) -> Run {
+    run_as(format, chunks, false)
+}
+
+fn run_as(format: Format, chunks: &[&[u8]], surveyed: bool) -> Run {
     let mut masker = Masker::new(Arc::clone(plan()), format);
+    if surveyed {
+        masker.start_survey();
+    }
     let mut out = Vec::new();
     let result = chunks
         .iter()
         .try_for_each(|chunk| masker.feed(chunk, &mut out))
         .and_then(|()| masker.finish(&mut out))
         .map(|()| out);
+    let mut seen: Vec<_> = masker.survey().map_or(Vec::new(), |sv| {
+        sv.sightings()
+            .map(|x| {
+                (
+                    x.path.to_owned(),
+                    x.pii,
+                    x.field.map(str::to_owned),
+                    x.count,
+                )
+            })
+            .collect()
+    });
+    seen.sort();
     Run {
         result,
         stats: masker.stats().clone(),
+        seen,
     }
 }
 
@@ -121,11 +144,19 @@ fn counts(stats: &Stats) -> Counts {
 }
 
 /// Masks `body` whole and in `chunking`'s chunks, checks both give the same result and
-/// stats, and returns the whole run.
+/// stats, and returns the whole run. The chunked run is surveyed: a survey changes
+/// nothing in the output, and finds the same whether the body came whole or in chunks.
 fn chunk_invariant(format: Format, body: &[u8], chunking: Chunking) -> Run {
     let whole = run(format, &[body]);
-    let chunked = run(format, &chunking.chunks(body));
+    let chunked = run_as(format, &chunking.chunks(body), true);
     let input = body.escape_ascii();
+    if whole.result.is_ok() {
+        let surveyed_whole = run_as(format, &[body], true);
+        assert_eq!(
+            surveyed_whole.seen, chunked.seen,
+            "{format:?} {chunking:?}: surveys differ for b\"{input}\""
+        );
+    }
     assert_eq!(
         whole.result, chunked.result,
         "{format:?} {chunking:?}: results differ for b\"{input}\""
