@@ -239,13 +239,16 @@ proptest! {
     }
 }
 
+/// One sighting, owned: path, type, covering field, count.
+type Sighted = (String, PiiType, Option<String>, u64);
+
 /// Masks `input` in chunks with a survey: the output and the sorted sightings.
 fn surveyed(
     plan: &Arc<Plan>,
     format: Format,
     input: &[u8],
     sizes: &[usize],
-) -> (Vec<u8>, Vec<(String, PiiType, Option<String>, u64)>) {
+) -> (Vec<u8>, Vec<Sighted>) {
     let mut m = Masker::new(plan.clone(), format);
     m.start_survey();
     let mut out = Vec::new();
