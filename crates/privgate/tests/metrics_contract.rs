@@ -62,7 +62,13 @@ fn ndjson(n: usize) -> Vec<u8> {
         b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nConnection: close\r\n\r\n"
             .to_vec();
     for i in 0..n {
-        r.extend_from_slice(format!("{{\"id\":{i},\"phone\":\"1381234{i:04}\"}}\n").as_bytes());
+        // `notes` is covered by no field: discovery finds the number in it.
+        r.extend_from_slice(
+            format!(
+                "{{\"id\":{i},\"phone\":\"1381234{i:04}\",\"notes\":\"call 1391234{i:04}\"}}\n"
+            )
+            .as_bytes(),
+        );
     }
     r
 }
@@ -85,6 +91,7 @@ fn gateway(upstream: &str, policy_dir: &Path) -> (Running, tempfile::TempDir) {
          identity: {{ trusted_headers: {{ trusted_cidrs: [127.0.0.1/32] }} }}\n\
          keys: {{ hash_key_file: hash.key, token_key_file: token.key, token_key_id: k1 }}\n\
          admin: {{ listen: 127.0.0.1:0, token_file: admin.token }}\n\
+         discovery: {{ sample: 1 }}\n\
          workers: 2\n",
         policy_dir.display()
     );
@@ -489,6 +496,8 @@ fn the_deploy_alerts_and_dashboard_use_only_what_the_gateway_exports() {
         "privgate_audit_queue_depth",
         "privgate_audit_write_failures_total",
         "privgate_audit_healthy",
+        "privgate_discoveries_total",
+        "privgate_inventory_entries",
     ];
     for name in expected {
         assert!(
