@@ -419,7 +419,7 @@ impl CsvMasker {
                 self.has_drops |= drop;
                 self.columns.push(Column { rule, symbol });
                 if let Some(s) = &mut self.survey {
-                    s.column(text.as_bytes());
+                    s.column(text.as_bytes(), symbol != OTHER_KEY);
                 }
                 if drop {
                     self.cur.discard(chunk, end, out);

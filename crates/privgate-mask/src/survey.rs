@@ -10,11 +10,15 @@
 //! carry no values:
 //! - array indexes fold to `[]` (CSV rows are elements of a top-level array: `$[].phone`);
 //! - a key that looks like data folds to `*`: longer than [`MAX_KEY`] bytes, holding three
-//!   or more digits in a row, or holding anything but letters, digits, `_` and `-`
-//!   (objects keyed by phone numbers, ids or e-mail addresses fold into one path).
+//!   or more digits in a row, or holding anything but ASCII letters, digits, `_` and `-`
+//!   (objects keyed by phone numbers, ids or e-mail addresses fold into one path). Keys
+//!   with other letters (`手机`, `备注`) are kept only when the policy names them in a
+//!   selector: an object keyed by people's names (`{"张三": …}`) must not put the names
+//!   in a path.
 //!
 //! A survey is bounded: at most [`MAX_ENTRIES`] distinct (path, type, field) entries per
-//! body; sightings beyond are counted in [`Survey::overflow`].
+//! body, paths of at most [`MAX_PATH`] bytes; sightings beyond are counted in
+//! [`Survey::overflow`].
 //!
 //! Neighbours: `json/` and `csv.rs` call it at values; `value.rs` at detections.
 
@@ -30,6 +34,9 @@ pub const MAX_KEY: usize = 64;
 
 /// Most distinct entries one survey keeps.
 pub const MAX_ENTRIES: usize = 256;
+
+/// Longest path kept, in bytes; sightings at longer paths count as overflow.
+pub const MAX_PATH: usize = 1024;
 
 /// One step of the path to the current value.
 #[derive(Debug, Clone)]
@@ -124,10 +131,11 @@ impl Survey {
         self.segs.pop();
     }
 
-    /// The innermost object's current key is `raw` (its content, unescaped).
-    pub(crate) fn key(&mut self, raw: &[u8]) {
+    /// The innermost object's current key is `raw` (its content, unescaped); `named`: the
+    /// policy names it in some selector.
+    pub(crate) fn key(&mut self, raw: &[u8], named: bool) {
         if let Some(Seg::Key(k)) = self.segs.last_mut() {
-            normalise(raw, k);
+            normalise(raw, named, k);
         }
     }
 
@@ -161,10 +169,10 @@ impl Survey {
 
     // ----- CSV: rows are elements, columns members ---------------------------------------
 
-    /// The next header name.
-    pub(crate) fn column(&mut self, raw: &[u8]) {
+    /// The next header name; `named`: the policy names it in some selector.
+    pub(crate) fn column(&mut self, raw: &[u8], named: bool) {
         let mut k = String::new();
-        normalise(raw, &mut k);
+        normalise(raw, named, &mut k);
         self.columns.push(k);
     }
 
@@ -203,6 +211,10 @@ impl Survey {
 
     /// Counts one sighting at `self.path`.
     fn count(&mut self, pii: PiiType, rule: u32) {
+        if self.path.len() > MAX_PATH {
+            self.overflow += 1;
+            return;
+        }
         if let Some(v) = self.entries.get_mut(self.path.as_str()) {
             if let Some(e) = v.iter_mut().find(|e| e.0 == pii && e.1 == rule) {
                 e.2 += 1;
@@ -224,8 +236,8 @@ impl Survey {
 }
 
 /// Writes the normalised form of key `raw` into `out`: the key itself if it looks like a
-/// name, `*` if it looks like data (see the module docs).
-fn normalise(raw: &[u8], out: &mut String) {
+/// name, `*` if it looks like data (see the module docs); `named`: the policy names it.
+fn normalise(raw: &[u8], named: bool, out: &mut String) {
     out.clear();
     let name = std::str::from_utf8(raw).ok().filter(|k| {
         let mut digits = 0;
@@ -233,7 +245,8 @@ fn normalise(raw: &[u8], out: &mut String) {
             && k.len() <= MAX_KEY
             && k.chars().all(|c| {
                 digits = if c.is_ascii_digit() { digits + 1 } else { 0 };
-                digits < 3 && (c.is_alphanumeric() || c == '_' || c == '-')
+                let letter = c.is_ascii_alphanumeric() || (named && c.is_alphanumeric());
+                digits < 3 && (letter || c == '_' || c == '-')
             })
     });
     out.push_str(name.unwrap_or("*"));
@@ -245,7 +258,13 @@ mod tests {
 
     fn norm(k: &str) -> String {
         let mut s = String::new();
-        normalise(k.as_bytes(), &mut s);
+        normalise(k.as_bytes(), false, &mut s);
+        s
+    }
+
+    fn named(k: &str) -> String {
+        let mut s = String::new();
+        normalise(k.as_bytes(), true, &mut s);
         s
     }
 
@@ -254,7 +273,10 @@ mod tests {
         assert_eq!(norm("phone"), "phone");
         assert_eq!(norm("address_line2"), "address_line2");
         assert_eq!(norm("x-ray"), "x-ray");
-        assert_eq!(norm("手机"), "手机");
+        // Other letters only when the policy names the key: names as keys fold.
+        assert_eq!(norm("张三"), "*");
+        assert_eq!(named("手机"), "手机");
+        assert_eq!(named("13812345678"), "*");
         assert_eq!(norm("13812345678"), "*");
         assert_eq!(norm("u123"), "*");
         assert_eq!(norm("a@b.cn"), "*");

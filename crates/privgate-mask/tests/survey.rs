@@ -153,7 +153,9 @@ fn keys_split_across_chunks_or_escaped_are_named() {
         whole,
         vec![
             e("$.contact.mobile1", PiiType::CnMobile, None, 1),
-            e("$.contact.备注", PiiType::Email, None, 1),
+            // A key with other letters than ASCII that the policy does not name could be
+            // a person's name: it folds.
+            e("$.contact.*", PiiType::Email, None, 1),
         ]
     );
     assert_eq!(bytewise, whole);
@@ -199,4 +201,39 @@ fn a_survey_keeps_a_bounded_number_of_entries() {
     let (_, seen, overflow) = survey(&p, Format::Json, &body);
     assert_eq!(seen.len(), privgate_mask::survey::MAX_ENTRIES);
     assert_eq!(overflow, 400 - privgate_mask::survey::MAX_ENTRIES as u64);
+}
+
+#[test]
+fn keys_the_policy_names_are_kept_whatever_their_letters() {
+    let p = plan(vec![field(
+        "phone",
+        &["$..电话"],
+        PiiType::CnMobile,
+        partial(),
+    )]);
+    let body =
+        r#"{"电话": "13812345678", "备注": "li@example.com", "张三": {"电话": "13912345678"}}"#;
+    assert_eq!(
+        survey(&p, Format::Json, body).1,
+        vec![
+            e("$.*", PiiType::Email, None, 1),
+            e("$.*.电话", PiiType::CnMobile, Some("phone"), 1),
+            e("$.电话", PiiType::CnMobile, Some("phone"), 1),
+        ]
+    );
+}
+
+#[test]
+fn deep_paths_past_the_bound_are_counted_not_kept() {
+    let p = phone_plan();
+    let key = "k".repeat(privgate_mask::survey::MAX_KEY);
+    let depth = privgate_mask::survey::MAX_PATH / key.len() + 2;
+    let body = format!(
+        "{}\"li@example.com\"{}",
+        format!("{{\"{key}\":").repeat(depth),
+        "}".repeat(depth)
+    );
+    let (_, seen, overflow) = survey(&p, Format::Json, &body);
+    assert!(seen.is_empty(), "{seen:?}");
+    assert_eq!(overflow, 1);
 }

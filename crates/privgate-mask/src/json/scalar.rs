@@ -86,7 +86,7 @@ impl JsonMasker {
         };
         let symbol = plan.automaton.symbol(key);
         if let Some(s) = &mut self.survey {
-            s.key(key);
+            s.key(key, symbol != OTHER_KEY);
         }
         let Some(top) = self.frames.last_mut() else {
             return Ok(());

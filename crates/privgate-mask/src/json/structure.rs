@@ -126,7 +126,7 @@ impl JsonMasker {
                     top.child = plan.automaton.member(top.state, symbol);
                     top.symbol = symbol;
                     if let Some(s) = &mut self.survey {
-                        s.key(key);
+                        s.key(key, symbol != OTHER_KEY);
                     }
                 } else {
                     top.child = DEAD;
