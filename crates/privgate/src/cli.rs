@@ -9,7 +9,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use privgate_mask::Format;
 
 /// privgate: a privacy gateway for legacy booking systems.
@@ -28,6 +28,7 @@ Examples:
   privgate policy explain policies/clinic --role receptionist --route appointment-list
   privgate mask --policy policies/clinic --role receptionist --route appointment-list \\
       appointments.ndjson -o masked.ndjson
+  privgate inventory --admin http://127.0.0.1:9901 --token-file admin.token --uncovered
 
 Exit codes: 0 success, 1 a failed check, test or masking run, 2 a usage error."
 )]
@@ -99,6 +100,9 @@ Example:
     /// with `scope: identity` wrote into it.
     #[command(after_help = crate::trace_cmd::AFTER_HELP)]
     Trace(crate::trace_cmd::TraceArgs),
+    /// Show the data inventory: which routes serve which personal data where, and
+    /// whether a policy field covers it; or write catalogue entries for what is uncovered.
+    Inventory(InventoryArgs),
 }
 
 /// `privgate audit …`.
@@ -360,6 +364,67 @@ pub struct MaskArgs {
     /// No progress bar and no summary.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// Output format of `privgate inventory`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InventoryFormat {
+    /// An aligned table and a summary line.
+    Table,
+    /// The (filtered) snapshot, as the gateway serves it.
+    Json,
+}
+
+/// Arguments of `privgate inventory`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Reads the inventory the gateway keeps when `discovery:` is on: from its file
+(`discovery.file`) or from the running gateway's admin listener (`GET /admin/inventory`,
+with the admin token). Paths never hold values: `[]` is any array element, `*` a key that
+looked like data (`$.by_phone.*.name`), `$[].col` a CSV column.
+
+The table lists uncovered entries first (personal data no policy field names: only the
+`unknown_fields` detectors stand between it and the caller), then covered ones, then a
+summary: entries, value coverage, bodies surveyed, sample rate.
+
+--snippet writes a `fields:` catalogue entry for each uncovered (key name, type) instead,
+with the entry's selectors across routes; review the names, paste the entries under the
+policy's `fields:` (or keep the snippet as a file of the policy directory) and run
+`privgate policy check`. With --policy the level is the highest level of the policy's
+fields of the same type (else the highest level); without, a placeholder to fill in.
+
+Examples:
+  privgate inventory /var/lib/privgate/inventory.json
+  privgate inventory --admin http://127.0.0.1:9901 --token-file /etc/privgate/admin.token
+  privgate inventory inventory.json --uncovered --route appointment-list
+  privgate inventory inventory.json --format json > inventory.filtered.json
+  privgate inventory inventory.json --snippet --policy policies/clinic > discovered.yaml")]
+#[command(group(ArgGroup::new("source").required(true).args(["file", "admin"])))]
+pub struct InventoryArgs {
+    /// A snapshot file, as the gateway persists it (`discovery.file`).
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// The gateway's admin listener, e.g. `http://127.0.0.1:9901`: reads `/admin/inventory`.
+    #[arg(long, value_name = "URL")]
+    pub admin: Option<String>,
+    /// A file holding the admin token (the gateway config's `admin.token_file`).
+    #[arg(long, value_name = "FILE", requires = "admin")]
+    pub token_file: Option<PathBuf>,
+    /// Only entries no policy field covers.
+    #[arg(long)]
+    pub uncovered: bool,
+    /// Only this route's entries.
+    #[arg(long, value_name = "NAME")]
+    pub route: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = InventoryFormat::Table, conflicts_with = "snippet")]
+    pub format: InventoryFormat,
+    /// Print `fields:` catalogue entries (YAML) for the uncovered entries instead.
+    #[arg(long)]
+    pub snippet: bool,
+    /// The policy directory the snippet is for: its levels and existing field names.
+    #[arg(long, value_name = "DIR", requires = "snippet")]
+    pub policy: Option<PathBuf>,
 }
 
 fn parse_query(s: &str) -> Result<(String, String), String> {

@@ -17,6 +17,8 @@ mod cli;
 mod config;
 mod demo;
 mod identity;
+mod inventory;
+mod inventory_cmd;
 mod keys;
 mod mask_cmd;
 mod policy_cmd;
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         Command::Audit(command) => audit_cmd::run(command),
         Command::Report(args) => report::run(&args),
         Command::Trace(args) => trace_cmd::run(&args),
+        Command::Inventory(args) => inventory_cmd::run(&args),
     };
     match outcome {
         Ok(code) => code,
