@@ -80,6 +80,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     let code = proxy::run_config(config, |bound| {
         let now = unix_now();
         let script = Script {
+            admin: bound.admin,
             gateway: bound_url(bound),
             upstream: &upstream_addr,
             policy: &policy,
@@ -205,6 +206,7 @@ fn write_keys(dir: &Path) -> Result<Ed25519KeyPair> {
     write("hash.key", random_hex_key(&rng)?.as_bytes())?;
     write("token.key", random_hex_key(&rng)?.as_bytes())?;
     write("audit.key", random_hex_key(&rng)?.as_bytes())?;
+    write("admin.token", random_hex_key(&rng)?.as_bytes())?;
     Ok(signer)
 }
 
@@ -219,6 +221,8 @@ fn write_config(path: &Path, listen: SocketAddr, upstream: &str, policy: &Path) 
          identity:\n  jwt: {{ jwks_file: jwks.json, issuer: \"{ISSUER}\", audience: {AUDIENCE} }}\n\
          keys: {{ hash_key_file: hash.key, token_key_file: token.key, token_key_id: demo }}\n\
          audit: {{ file: {{ path: audit.jsonl }}, keys: [{{ id: demo, file: audit.key }}] }}\n\
+         admin: {{ listen: \"127.0.0.1:0\", token_file: admin.token }}\n\
+         discovery: {{ sample: 1 }}\n\
          workers: 2\n"
     );
     std::fs::write(path, text).with_context(|| format!("cannot write `{}`", path.display()))
@@ -263,6 +267,8 @@ struct Script<'a, T> {
     policy: &'a Path,
     dir: &'a Path,
     busy: Option<SocketAddr>,
+    /// The admin listener (inventory, metrics).
+    admin: Option<SocketAddr>,
     tokens: T,
 }
 
@@ -314,17 +320,38 @@ impl<T: Fn(&str) -> String> Script<'_, T> {
             "403: an export needs another person's approval",
         ));
         s.push_str(&self.approved_export());
+        let exe = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "privgate".to_owned());
+        let dir = self.dir.display();
         s.push_str(&format!(
             "# every request above is in the tamper-evident audit trail; check its chain and read it:\n\
              {exe} audit verify --config {dir}/gateway.yaml {dir}/audit.jsonl\n\
-             {exe} audit tail -n 5 {dir}/audit.jsonl\n",
-            exe = std::env::current_exe()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|_| "privgate".to_owned()),
-            dir = self.dir.display(),
+             {exe} audit tail -n 5 {dir}/audit.jsonl\n"
         ));
+        if let Some(admin) = self.admin {
+            s.push_str(&self.discovery(&exe, admin));
+        }
         s.push_str("# Ctrl-C stops the gateway and the upstream and removes the keys\n");
         s
+    }
+
+    /// The shell lines that show discovery and the compliance report.
+    fn discovery(&self, exe: &str, admin: SocketAddr) -> String {
+        let gw = &self.gateway;
+        let dir = self.dir.display();
+        let policy = self.policy.display();
+        let doctor = (self.tokens)("doctor");
+        format!(
+            "# discovery: every response is surveyed; personal data no policy field covers (the old front\n\
+             # desk's `remark` field holds e-mail addresses and mobile numbers) lands in the inventory\n\
+             curl -s -o /dev/null -H 'Authorization: Bearer {doctor}' '{gw}/api/appointments?page_size=100'   # a page to survey\n\
+             {exe} inventory --admin http://{admin} --token-file {dir}/admin.token --uncovered\n\
+             {exe} inventory --admin http://{admin} --token-file {dir}/admin.token --snippet --policy {policy}   # fields to add\n\
+             # a compliance report over this run (HTML, open it in a browser), with the inventory's coverage:\n\
+             curl -s -H \"Authorization: Bearer $(cat {dir}/admin.token)\" http://{admin}/admin/inventory > {dir}/inventory.json\n\
+             {exe} report --config {dir}/gateway.yaml --audit {dir}/audit.jsonl --policy {policy} --inventory {dir}/inventory.json -o privgate-demo-report.html\n"
+        )
     }
 
     /// The shell lines of one approved export, to paste as a whole.
@@ -359,6 +386,7 @@ mod tests {
             policy: Path::new("/p"),
             dir: Path::new("/tmp/d"),
             busy: Some("127.0.0.1:8080".parse().unwrap()),
+            admin: Some("127.0.0.1:9090".parse().unwrap()),
             tokens: |role: &str| format!("T-{role}"),
         };
         let text = script.render();
@@ -370,6 +398,10 @@ mod tests {
             text.contains("curl -si 'http://127.0.0.1:8080/api/appointments?page_size=1'   # 401")
         );
         assert!(text.contains("curl -s -H 'Authorization: Bearer T-receptionist' 'http://127.0.0.1:8080/api/appointments?page_size=1'   # receptionist\n"));
+        assert!(
+            text.contains("inventory --admin http://127.0.0.1:9090 --token-file /tmp/d/admin.token --uncovered\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -578,29 +578,30 @@ impl PolicyInfo {
     }
 }
 
-/// One catalogue entry of the snippet: every uncovered path of one (key name, type).
+/// One catalogue entry of the snippet: every uncovered path of one key name, with the
+/// types found there.
 #[derive(Debug, Default)]
 struct Group {
     selectors: Vec<String>,
+    types: BTreeSet<String>,
     routes: BTreeSet<String>,
     count: u64,
 }
 
 /// `fields:` entries for the uncovered entries, as YAML.
 fn snippet(entries: &[Entry], policy: Option<&PolicyInfo>) -> String {
-    let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     let mut skipped = 0;
     for e in entries.iter().filter(|e| !e.covered) {
         let Ok(selector) = to_selector(&e.path) else {
             skipped += 1;
             continue;
         };
-        let g = groups
-            .entry((key_name(&e.path), e.pii_type.clone()))
-            .or_default();
+        let g = groups.entry(key_name(&e.path)).or_default();
         if !g.selectors.contains(&selector) {
             g.selectors.push(selector);
         }
+        g.types.insert(e.pii_type.clone());
         g.routes.insert(e.route.clone());
         g.count += e.count;
     }
@@ -637,9 +638,16 @@ fn snippet(entries: &[Entry], policy: Option<&PolicyInfo>) -> String {
     );
     out.push_str("fields:\n");
     let mut taken: HashSet<String> = policy.map(|p| p.names.clone()).unwrap_or_default();
-    for ((key, pii), g) in &mut groups {
+    for (key, g) in &mut groups {
         g.selectors.sort();
-        let name = unique(field_name(key, pii), &taken);
+        // Several kinds of data under one key: free text that holds them all (a field
+        // has one type, and one operator per level applies to the whole value).
+        let types: Vec<&str> = g.types.iter().map(String::as_str).collect();
+        let (pii, name) = match types.as_slice() {
+            [one] => (*one, field_name(key, one)),
+            _ => ("free_text", key.clone()),
+        };
+        let name = unique(name, &taken);
         taken.insert(name.clone());
         let _ = writeln!(
             out,
@@ -652,6 +660,17 @@ fn snippet(entries: &[Entry], policy: Option<&PolicyInfo>) -> String {
             g.count,
             plural(g.count as usize, "value", "values")
         );
+        if types.len() > 1 {
+            let _ = writeln!(
+                out,
+                "  # holds {}: free text",
+                types
+                    .iter()
+                    .map(|t| clean(t))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         let _ = writeln!(out, "  {}:", yaml_key(&name));
         let quoted: Vec<String> = g.selectors.iter().map(|s| yaml_str(s)).collect();
         let flow = format!("[{}]", quoted.join(", "));
@@ -664,28 +683,34 @@ fn snippet(entries: &[Entry], policy: Option<&PolicyInfo>) -> String {
             }
         }
         let _ = writeln!(out, "    type: {}", yaml_key(pii));
-        let _ = writeln!(out, "    level: {}", level(pii, policy));
+        let _ = writeln!(out, "    level: {}", level(&types, policy));
     }
     out
 }
 
-/// The `level:` value and its comment.
-fn level(pii: &str, policy: Option<&PolicyInfo>) -> String {
+/// The `level:` value and its comment: the strictest level the policy gives its fields of
+/// the types found (the highest level when it has no field of one of them).
+fn level(types: &[&str], policy: Option<&PolicyInfo>) -> String {
     let Some(p) = policy.filter(|p| !p.levels.is_empty()) else {
         return format!(
             "{LEVEL_PLACEHOLDER}   # one of the policy's levels (or give --policy DIR)"
         );
     };
-    match p.by_type.get(pii).and_then(|&i| p.levels.get(i)) {
-        Some(l) => format!(
-            "{}   # as the policy's other `{}` fields",
-            yaml_key(l),
-            clean(pii)
+    let highest = p.levels.len() - 1;
+    let known: Option<Vec<usize>> = types.iter().map(|t| p.by_type.get(*t).copied()).collect();
+    let names = types
+        .iter()
+        .map(|t| format!("`{}`", clean(t)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match known.and_then(|k| k.into_iter().max()) {
+        Some(i) => format!(
+            "{}   # as the policy's other {names} fields",
+            yaml_key(p.levels.get(i).map_or("", String::as_str)),
         ),
         None => format!(
-            "{}   # the highest level: no `{}` field to go by; lower it if the data allows",
-            yaml_key(p.levels.last().map_or("", String::as_str)),
-            clean(pii)
+            "{}   # the highest level: no field of {names} to go by; lower it if the data allows",
+            yaml_key(p.levels.get(highest).map_or("", String::as_str)),
         ),
     }
 }
@@ -988,11 +1013,14 @@ mod tests {
         .unwrap();
         let info = PolicyInfo::of(&policy);
         let s = snippet(&entries, Some(&info));
+        // `notes` holds phone numbers and e-mail addresses: one free-text field, at the
+        // strictest level of the two (no e-mail field to go by: the highest).
         assert!(
             s.contains(
-                "  # seen uncovered on detail, list: 13 values\n  notes_cn_mobile:\n    \
-             paths: [\"$.data.Notes\", \"$.data.notes\", \"$.items[*].notes\"]\n    \
-             type: cn_mobile\n    level: L2   # as the policy's other `cn_mobile` fields\n"
+                "  # seen uncovered on detail, export, list: 17 values\n  \
+                 # holds cn_mobile, email: free text\n  notes:\n    \
+                 paths: [\"$.data.Notes\", \"$.data.notes\", \"$.items[*].notes\", \"$[*].notes\"]\n    \
+                 type: free_text\n    level: L3   # the highest level"
             ),
             "{s}"
         );
@@ -1000,10 +1028,13 @@ mod tests {
             s.contains("  name_person_name:\n    paths: [\"$.by_phone.*.name\"]"),
             "{s}"
         );
-        assert!(s.contains("    level: L3   # the highest level"), "{s}");
+        let only_phones = snippet(&entries[..3], Some(&info));
         assert!(
-            s.contains("  notes_email:\n    paths: [\"$[*].notes\"]"),
-            "{s}"
+            only_phones.contains(
+                "  notes_cn_mobile:\n    paths: [\"$.data.Notes\", \"$.data.notes\", \"$.items[*].notes\"]\n    \
+                 type: cn_mobile\n    level: L2   # as the policy's other `cn_mobile` fields\n"
+            ),
+            "{only_phones}"
         );
         assert!(
             !s.contains("patient_phone") && !s.contains("$.items[*].phone"),

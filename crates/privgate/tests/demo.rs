@@ -167,6 +167,46 @@ fn the_demo_serves_each_role_its_view_and_cleans_up_on_sigterm() {
     assert!(out.contains("****"), "masked for a data exporter: {out}");
     assert!(out.contains("the approval was already used"), "{out}");
 
+    // Discovery and the report, pasted as printed: the surveyed page shows the `remark`
+    // field's personal data, which no clinic field covers; the report takes it in.
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with("# discovery:"))
+        .expect("the discovery lines");
+    let end = lines
+        .iter()
+        .position(|l| l.contains(" report --config "))
+        .expect("the report line");
+    let script = lines[start..=end].join("\n");
+    let cwd = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .current_dir(cwd.path())
+        .output()
+        .expect("bash runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("$.data.items[].remark"), "{text}");
+    assert!(text.contains("fields:"), "the snippet: {text}");
+    let report = std::fs::read_to_string(cwd.path().join("privgate-demo-report.html")).unwrap();
+    assert!(
+        report.contains("$.data.items[].remark"),
+        "the report shows the inventory"
+    );
+    if std::env::var_os("PRIVGATE_WRITE_SAMPLE").is_some() {
+        // The sample report README links: generated from this run of the demo (the
+        // temporary directory's and the checkout's paths left out).
+        let checkout = std::fs::canonicalize(&root).unwrap();
+        let report = report
+            .replace(&format!("{}/", dir.display()), "")
+            .replace(&format!("{}/", checkout.display()), "");
+        std::fs::write(root.join("docs/sample-report.html"), report).unwrap();
+    }
+
     terminate(&demo.0);
     let exit = wait_for(&mut demo.0, Duration::from_secs(40)).expect("the demo stops on SIGTERM");
     assert!(exit.success(), "{exit:?}");
