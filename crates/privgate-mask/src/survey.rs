@@ -38,31 +38,31 @@ pub const MAX_ENTRIES: usize = 256;
 /// Longest path kept, in bytes; sightings at longer paths count as overflow.
 pub const MAX_PATH: usize = 1024;
 
-/// One step of the path to the current value.
-#[derive(Debug, Clone)]
-enum Seg {
-    /// An element of an array.
-    Index,
-    /// A member of an object, under its normalised key.
-    Key(String),
-}
-
 /// What one body holds where. See the module docs.
 #[derive(Debug)]
 pub struct Survey {
     detectors: Detectors,
-    /// One step per open container (JSON), kept beside the masker's frames.
-    segs: Vec<Seg>,
-    /// Normalised CSV column names, in header order.
+    /// The current value's normalised path, kept up to date as containers open and close
+    /// and keys go by (JSON), so counting a value costs a lookup, not a rebuild.
+    path: String,
+    /// Per open container (JSON): the path's length before its members' step, and
+    /// whether it is an object.
+    starts: Vec<(usize, bool)>,
+    /// Each CSV column's whole path (`$[].name`), in header order.
     columns: Vec<String>,
-    /// path → (type, rule index or NO_RULE, count).
-    entries: HashMap<Box<str>, Vec<(PiiType, u32, u64)>>,
+    tally: Tally,
     /// Field names by rule index.
     fields: Vec<Box<str>>,
+    findings: Vec<Detection>,
+}
+
+/// The counts, apart from the path they are counted at.
+#[derive(Debug, Default)]
+struct Tally {
+    /// path → (type, rule index or NO_RULE, count).
+    entries: HashMap<Box<str>, Vec<(PiiType, u32, u64)>>,
     distinct: usize,
     overflow: u64,
-    path: String,
-    findings: Vec<Detection>,
 }
 
 /// One entry of a survey.
@@ -82,20 +82,18 @@ impl Survey {
     pub(crate) fn new(plan: &Plan) -> Survey {
         Survey {
             detectors: Detectors::new(DetectorSet::all()),
-            segs: Vec::new(),
+            path: String::from("$"),
+            starts: Vec::new(),
             columns: Vec::new(),
-            entries: HashMap::new(),
+            tally: Tally::default(),
             fields: plan.rules.iter().map(|r| r.name.clone()).collect(),
-            distinct: 0,
-            overflow: 0,
-            path: String::new(),
             findings: Vec::new(),
         }
     }
 
     /// Every entry, in no particular order.
     pub fn sightings(&self) -> impl Iterator<Item = Sighting<'_>> + '_ {
-        self.entries.iter().flat_map(move |(path, v)| {
+        self.tally.entries.iter().flat_map(move |(path, v)| {
             v.iter().map(move |&(pii, rule, count)| Sighting {
                 path,
                 pii,
@@ -107,7 +105,7 @@ impl Survey {
 
     /// Sightings not kept because the survey was full.
     pub fn overflow(&self) -> u64 {
-        self.overflow
+        self.tally.overflow
     }
 
     /// Cheap check: `false` means the survey's detectors would find nothing in `text`.
@@ -119,103 +117,82 @@ impl Survey {
 
     /// A container opened.
     pub(crate) fn open(&mut self, array: bool) {
-        self.segs.push(if array {
-            Seg::Index
-        } else {
-            Seg::Key(String::new())
-        });
+        self.starts.push((self.path.len(), !array));
+        if array {
+            self.path.push_str("[]");
+        }
     }
 
     /// A container closed.
     pub(crate) fn close(&mut self) {
-        self.segs.pop();
+        if let Some((len, _)) = self.starts.pop() {
+            self.path.truncate(len);
+        }
     }
 
     /// The innermost object's current key is `raw` (its content, unescaped); `named`: the
     /// policy names it in some selector.
     pub(crate) fn key(&mut self, raw: &[u8], named: bool) {
-        if let Some(Seg::Key(k)) = self.segs.last_mut() {
-            normalise(raw, named, k);
+        if let Some(&(len, true)) = self.starts.last() {
+            self.path.truncate(len);
+            self.path.push('.');
+            normalise(raw, named, &mut self.path);
         }
     }
 
     /// A value covered by rule `rule` of type `pii` at the current JSON path.
     pub(crate) fn covered(&mut self, pii: PiiType, rule: u32) {
-        self.json_path();
-        self.count(pii, rule);
+        self.tally.count(&self.path, pii, rule);
     }
 
     /// An uncovered value at the current JSON path: run the detectors over it.
     pub(crate) fn uncovered(&mut self, value: &str) {
-        if self.detectors.may_contain(value.as_bytes()) {
-            self.json_path();
-            self.detect(value);
+        let mut findings = std::mem::take(&mut self.findings);
+        findings.clear();
+        // `find` runs the prefilter itself.
+        self.detectors.find(value, &mut findings);
+        for d in &findings {
+            self.tally.count(&self.path, d.kind, NO_RULE);
         }
-    }
-
-    fn json_path(&mut self) {
-        self.path.clear();
-        self.path.push('$');
-        for s in &self.segs {
-            match s {
-                Seg::Index => self.path.push_str("[]"),
-                Seg::Key(k) => {
-                    self.path.push('.');
-                    self.path.push_str(k);
-                }
-            }
-        }
+        self.findings = findings;
     }
 
     // ----- CSV: rows are elements, columns members ---------------------------------------
 
     /// The next header name; `named`: the policy names it in some selector.
     pub(crate) fn column(&mut self, raw: &[u8], named: bool) {
-        let mut k = String::new();
-        normalise(raw, named, &mut k);
-        self.columns.push(k);
+        let mut path = String::from("$[].");
+        normalise(raw, named, &mut path);
+        self.columns.push(path);
     }
 
     /// A field of column `col` covered by rule `rule` of type `pii`.
     pub(crate) fn covered_cell(&mut self, col: usize, pii: PiiType, rule: u32) {
-        self.csv_path(col);
-        self.count(pii, rule);
+        let path = self.columns.get(col).map_or("$[].*", String::as_str);
+        self.tally.count(path, pii, rule);
     }
 
     /// An uncovered field of column `col`: run the detectors over it.
     pub(crate) fn uncovered_cell(&mut self, col: usize, value: &str) {
-        if self.detectors.may_contain(value.as_bytes()) {
-            self.csv_path(col);
-            self.detect(value);
-        }
-    }
-
-    fn csv_path(&mut self, col: usize) {
-        self.path.clear();
-        self.path.push_str("$[].");
-        self.path
-            .push_str(self.columns.get(col).map_or("*", String::as_str));
-    }
-
-    // ----- counting ----------------------------------------------------------------------
-
-    fn detect(&mut self, value: &str) {
         let mut findings = std::mem::take(&mut self.findings);
         findings.clear();
         self.detectors.find(value, &mut findings);
+        let path = self.columns.get(col).map_or("$[].*", String::as_str);
         for d in &findings {
-            self.count(d.kind, NO_RULE);
+            self.tally.count(path, d.kind, NO_RULE);
         }
         self.findings = findings;
     }
+}
 
-    /// Counts one sighting at `self.path`.
-    fn count(&mut self, pii: PiiType, rule: u32) {
-        if self.path.len() > MAX_PATH {
+impl Tally {
+    /// Counts one sighting at `path`.
+    fn count(&mut self, path: &str, pii: PiiType, rule: u32) {
+        if path.len() > MAX_PATH {
             self.overflow += 1;
             return;
         }
-        if let Some(v) = self.entries.get_mut(self.path.as_str()) {
+        if let Some(v) = self.entries.get_mut(path) {
             if let Some(e) = v.iter_mut().find(|e| e.0 == pii && e.1 == rule) {
                 e.2 += 1;
                 return;
@@ -227,18 +204,16 @@ impl Survey {
             }
         } else if self.distinct < MAX_ENTRIES {
             self.distinct += 1;
-            self.entries
-                .insert(self.path.as_str().into(), vec![(pii, rule, 1)]);
+            self.entries.insert(path.into(), vec![(pii, rule, 1)]);
             return;
         }
         self.overflow += 1;
     }
 }
 
-/// Writes the normalised form of key `raw` into `out`: the key itself if it looks like a
+/// Appends the normalised form of key `raw` to `out`: the key itself if it looks like a
 /// name, `*` if it looks like data (see the module docs); `named`: the policy names it.
 fn normalise(raw: &[u8], named: bool, out: &mut String) {
-    out.clear();
     let name = std::str::from_utf8(raw).ok().filter(|k| {
         let mut digits = 0;
         !k.is_empty()
