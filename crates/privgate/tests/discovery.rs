@@ -292,3 +292,77 @@ fn a_bad_discovery_section_or_inventory_file_stops_the_start_with_a_hint() {
     assert!(!out.status.success());
     assert!(err.contains("is not a privgate inventory"), "{err}");
 }
+
+#[test]
+fn a_reloaded_policy_that_covers_a_path_marks_it_covered_and_removing_it_rediscovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = configure(dir.path(), &upstream(), "discovery: { sample: 1 }\n");
+    let gw = run(&config);
+    assert_eq!(list(&gw).status, 200);
+    let notes = |gw: &Running| {
+        entries(gw)
+            .into_iter()
+            .filter(|x| x.1 == "$.items[].notes")
+            .map(|x| (x.2, x.3, x.4))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        notes(&gw),
+        vec![
+            ("cn_mobile".into(), false, None),
+            ("email".into(), false, None)
+        ]
+    );
+
+    // The field the snippet would draft, added and reloaded.
+    let covered = POLICY.replace(
+        "fields:\n",
+        "fields:\n  notes: { paths: [\"$.items[*].notes\"], type: free_text, level: L3 }\n",
+    );
+    std::fs::write(dir.path().join("policy/policy.yaml"), &covered).unwrap();
+    let auth = format!("Bearer {TOKEN}");
+    let r = request(
+        gw.admin.as_deref().unwrap(),
+        "POST",
+        "/admin/reload",
+        &[("Authorization", &auth)],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let body = list(&gw).text();
+    assert!(!body.contains("13912345678"), "{body}");
+    assert_eq!(
+        notes(&gw),
+        vec![
+            ("cn_mobile".into(), true, Some("notes".into())),
+            ("email".into(), true, Some("notes".into())),
+            ("free_text".into(), true, Some("notes".into())),
+        ],
+        "the field now covers what was found at the path"
+    );
+    let uncovered = r#"privgate_inventory_entries{coverage="uncovered"}"#;
+    assert_eq!(
+        metric(&gw, uncovered),
+        1.0,
+        "only the contacts map's mail is left"
+    );
+
+    // Removed again: the next sighting is a discovery again.
+    std::fs::write(dir.path().join("policy/policy.yaml"), POLICY).unwrap();
+    let r = request(
+        gw.admin.as_deref().unwrap(),
+        "POST",
+        "/admin/reload",
+        &[("Authorization", &auth)],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(list(&gw).status, 200);
+    stop(gw);
+    let notes_found = discovery_events(dir.path())
+        .iter()
+        .filter(|e| e["path"] == "$.items[].notes")
+        .count();
+    assert_eq!(
+        notes_found, 4,
+        "cn_mobile and email when first seen, and again once the field was removed"
+    );
+}

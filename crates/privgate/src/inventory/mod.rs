@@ -6,7 +6,9 @@
 //! through the full detector set. The gateway merges each survey here, keyed by
 //! (route, normalised path, PII type), with counts and first / last sightings. The first
 //! sighting of an uncovered (route, path, type) is returned by [`Inventory::merge`] so the
-//! caller can write an audit event and count it.
+//! caller can write an audit event and count it. A path a field covers now counts as
+//! covered for every type found there before; when the field goes, the next uncovered
+//! sighting there is a first sighting again.
 //!
 //! Paths never carry values: array indexes fold to `[]` and keys that look like data fold
 //! to `*` (see the engine's survey). The snapshot ([`Snapshot`]) is what
@@ -227,6 +229,24 @@ impl Inventory {
             }
         }
         e.dropped += survey.overflow();
+        // A field covering a path covers whatever the detectors found there before.
+        for s in survey.sightings() {
+            let Some(field) = s.field else { continue };
+            let mut key = Key {
+                route: route.into(),
+                path: s.path.into(),
+                pii: s.pii,
+            };
+            for pii in PiiType::ALL {
+                key.pii = pii;
+                if let Some(stat) = e.map.get_mut(&key) {
+                    if !stat.covered {
+                        stat.covered = true;
+                        stat.field = Some(field.into());
+                    }
+                }
+            }
+        }
         found
     }
 
