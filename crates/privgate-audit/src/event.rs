@@ -169,6 +169,9 @@ pub enum ApprovalState {
     Rejected,
     /// Consumed by the export it allowed.
     Used,
+    /// Given back after use: its export failed before serving anything (upstream error or
+    /// timeout, a refused response), so it may be used again.
+    Returned,
     /// Expired unused.
     Expired,
     /// Withdrawn.

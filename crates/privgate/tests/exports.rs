@@ -430,6 +430,57 @@ fn an_export_refused_by_its_quota_keeps_its_approval_and_quotas_span_routes() {
 }
 
 #[test]
+fn an_approved_export_the_upstream_fails_gives_its_approval_back() {
+    // Nothing listens there: every upstream call fails with 502.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let idp = Idp::new();
+    let dir = policy(QUOTA_POLICY);
+    let gw = gateway(&up, dir.path(), &idp, "");
+    let alice = idp.token("alice", &["exporter"], "");
+    let bob = idp.mfa_token("bob", &["approver"]);
+    let id = ask(&gw, &alice, "/approved-export", 5);
+    let r = post_json(
+        gw.addr(),
+        &format!("/_privgate/approvals/{id}/approve"),
+        &bob,
+        "",
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let state = || {
+        request(
+            gw.addr(),
+            "GET",
+            &format!("/_privgate/approvals/{id}"),
+            &auth(&alice),
+        )
+        .json()
+    };
+    for attempt in 1..=2 {
+        let r = export(&gw, &alice, "/approved-export", Some(&id));
+        assert_eq!(r.status, 502, "attempt {attempt}: {r:?}");
+        // Given back in the background, with its decision kept and no use time.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let a = loop {
+            let a = state();
+            if a["state"] == "approved" || std::time::Instant::now() > deadline {
+                break a;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        assert_eq!(a["state"], "approved", "attempt {attempt}: {a}");
+        assert_eq!(a["decided_by"], "bob", "{a}");
+        assert!(a["used_at"].is_null(), "{a}");
+    }
+    let metrics = admin_metrics(&gw);
+    assert!(
+        metrics.contains("privgate_approvals_total{state=\"returned\"} 2"),
+        "{metrics}"
+    );
+}
+
+#[test]
 fn rate_limits_refuse_with_retry_headers_and_shadow_mode_only_counts() {
     let (up, _heads) = fake_upstream(ndjson(1));
     let idp = Idp::new();

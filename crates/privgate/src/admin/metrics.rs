@@ -145,7 +145,8 @@ impl Metrics {
         let approvals = IntCounterVec::new(
             Opts::new(
                 "privgate_approvals_total",
-                "Approval state changes by the state entered (pending, approved, rejected, used).",
+                "Approval state changes by the state entered (pending, approved, rejected, used, \
+                 returned: given back after its export failed before serving anything).",
             ),
             &["state"],
         )?;

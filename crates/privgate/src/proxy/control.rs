@@ -250,6 +250,39 @@ pub async fn admit(state: &State, f: &Forward, now: u64) -> Result<Admission, De
     Ok(admission)
 }
 
+/// Gives a spent approval back (its export failed before serving anything: the upstream
+/// did not answer, or its answer was refused), in the background: `used` → `approved`,
+/// audited as `returned`. It can then be used again until it expires.
+pub(super) fn give_back(state: &std::sync::Arc<State>, id: Option<&str>) {
+    let (Some(id), Ok(rt)) = (id, tokio::runtime::Handle::try_current()) else {
+        return;
+    };
+    let (state, id) = (std::sync::Arc::clone(state), id.to_owned());
+    rt.spawn(async move {
+        let now = super::unix_now();
+        let moved = state
+            .store
+            .approval_transition(&id, ApprovalState::Used, ApprovalState::Approved, None, now)
+            .await;
+        match moved {
+            Ok(Transition::Done(a)) => {
+                let mut event = super::audit::approval_event(&a, "privgate");
+                if let privgate_audit::Event::Approval(e) = &mut event {
+                    e.state = privgate_audit::ApprovalState::Returned;
+                }
+                state.audit.record(event);
+                state.metrics.approval("returned");
+                tracing::info!(approval = %id, "approval given back: its export served nothing");
+            }
+            Ok(_) => {}
+            Err(_) => {
+                state.metrics.store_error("approval_transition");
+                tracing::warn!(approval = %id, "cannot give an approval back; it stays used");
+            }
+        }
+    });
+}
+
 /// Gives a reservation back whole (the request was refused after it was made).
 pub(super) fn release(state: &State, r: Option<Reservation>) {
     if let Some(r) = r {

@@ -12,7 +12,6 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use privgate_mask::{Limits, Secrets};
@@ -62,9 +61,7 @@ pub struct LivePolicy {
 }
 
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    super::unix_now()
 }
 
 impl LivePolicy {

@@ -522,6 +522,13 @@ async fn serve(
     Ok(())
 }
 
+/// The time in Unix seconds.
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// How often the inventory is written to its file (and once more at shutdown).
 const INVENTORY_SAVE_EVERY: Duration = Duration::from_secs(30);
 
@@ -697,9 +704,7 @@ async fn handle(
 ) -> Result<Response<ProxyBody>, Infallible> {
     let start = Instant::now();
     let (parts, body) = req.into_parts();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = unix_now();
     if approvals::is_ours(parts.uri.path()) {
         return Ok(approvals::handle(&state, &parts, body, peer, now).await);
     }
@@ -752,9 +757,12 @@ async fn handle(
         reservation: admission.reservation,
         shadow_cap: admission.shadow_cap,
     });
-    // A refusal from here on served nothing: the whole reservation goes back.
+    // A refusal from here on served nothing: the whole reservation goes back, and so
+    // does the approval the export spent.
+    let spent = admission.approval.clone();
     let release = |export: &mut Option<ExportTrack>| {
         control::release(&state, export.as_mut().and_then(|e| e.reservation.take()));
+        control::give_back(&state, spent.as_deref());
     };
     let mut upstream = Request::new(body);
     *upstream.method_mut() = forward.method.clone();
@@ -823,7 +831,9 @@ async fn handle(
                 ),
                 _ => ("allowed", ProxyBody::Full(None)),
             };
-            release(&mut export);
+            // Served (no records to count): the reservation goes back, the approval stays
+            // spent.
+            control::release(&state, export.as_mut().and_then(|e| e.reservation.take()));
             metrics.duration(&forward.route, start.elapsed().as_secs_f64());
             tracing::debug!(request_id = %meta.id, route = %forward.route, role = %forward.role, status = head.status.as_u16(), decision = reason, duration_ms = start.elapsed().as_millis() as u64, "response completed");
             state.audit.request(

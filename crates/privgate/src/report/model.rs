@@ -542,6 +542,7 @@ fn state_str(s: ApprovalState) -> &'static str {
         ApprovalState::Approved => "approved",
         ApprovalState::Rejected => "rejected",
         ApprovalState::Used => "used",
+        ApprovalState::Returned => "returned",
         ApprovalState::Expired => "expired",
         ApprovalState::Revoked => "revoked",
     }

@@ -256,15 +256,7 @@ impl MemoryStore {
         if current.state != from || current.expired(now) {
             return Ok(Transition::Conflict(current.clone()));
         }
-        let mut next = current.clone();
-        next.state = to;
-        match to {
-            ApprovalState::Used => next.used_at = Some(now),
-            _ => {
-                next.decided_by = by.map(str::to_owned);
-                next.decided_at = Some(now);
-            }
-        }
+        let next = current.moved(to, by, now);
         // Written to disk before it counts: a change the file does not hold never happened.
         self.persist_approval(&next)?;
         approvals.insert(id.to_owned(), next.clone());

@@ -170,6 +170,23 @@ pub struct Approval {
 }
 
 impl Approval {
+    /// This approval moved to `to` at `now` (Unix seconds), decided by `by` when `to` is a
+    /// decision. Given back from `used` to `approved` (its export failed before serving
+    /// anything), it keeps its decision and loses its use time.
+    pub fn moved(&self, to: ApprovalState, by: Option<&str>, now: u64) -> Approval {
+        let mut next = self.clone();
+        match (self.state, to) {
+            (_, ApprovalState::Used) => next.used_at = Some(now),
+            (ApprovalState::Used, ApprovalState::Approved) => next.used_at = None,
+            _ => {
+                next.decided_by = by.map(str::to_owned);
+                next.decided_at = Some(now);
+            }
+        }
+        next.state = to;
+        next
+    }
+
     /// Whether it expired at `now` (Unix seconds).
     pub fn expired(&self, now: u64) -> bool {
         now >= self.expires_at
@@ -401,5 +418,30 @@ pub fn test_approval(id: &str, now: u64) -> Approval {
         decided_by: None,
         decided_at: None,
         used_at: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_approval_given_back_keeps_its_decision_and_loses_its_use() {
+        let a = test_approval("apr_1", 100);
+        let approved = a.moved(ApprovalState::Approved, Some("bob"), 110);
+        assert_eq!(
+            (approved.decided_by.as_deref(), approved.decided_at),
+            (Some("bob"), Some(110))
+        );
+        let used = approved.moved(ApprovalState::Used, None, 120);
+        assert_eq!((used.state, used.used_at), (ApprovalState::Used, Some(120)));
+        assert_eq!(used.decided_by.as_deref(), Some("bob"));
+        let back = used.moved(ApprovalState::Approved, None, 130);
+        assert_eq!(back.state, ApprovalState::Approved);
+        assert_eq!(back.used_at, None);
+        assert_eq!(
+            (back.decided_by.as_deref(), back.decided_at),
+            (Some("bob"), Some(110))
+        );
     }
 }

@@ -550,15 +550,7 @@ impl RedisStore {
             if current.state != from || current.expired(now) {
                 return Ok(Transition::Conflict(current));
             }
-            let mut next = current;
-            next.state = to;
-            match to {
-                ApprovalState::Used => next.used_at = Some(now),
-                _ => {
-                    next.decided_by = by.map(str::to_owned);
-                    next.decided_at = Some(now);
-                }
-            }
+            let next = current.moved(to, by, now);
             let json = serde_json::to_string(&next).map_err(|e| corrupt("an approval", &e))?;
             let mut inv = self.scripts.approval_transition.prepare_invoke();
             inv.key(&key)
