@@ -16,7 +16,11 @@ pub fn run(command: AuditCommand) -> Result<ExitCode> {
     match command {
         AuditCommand::Verify(args) => {
             let keys = keys(&args)?;
-            let report = privgate_audit::verify(&args.files, &keys);
+            let options = privgate_audit::VerifyOptions {
+                expected_first_seq: args.expect_first_seq,
+                expected_last_seq: args.expect_last_seq,
+            };
+            let report = privgate_audit::verify_with(&args.files, &keys, &options);
             writeln!(out, "{report}")?;
             Ok(if report.is_intact() {
                 ExitCode::SUCCESS

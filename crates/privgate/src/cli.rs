@@ -137,6 +137,15 @@ pub struct AuditVerifyArgs {
     /// Take the keys from this gateway config's `audit.keys` instead.
     #[arg(long, value_name = "FILE", conflicts_with = "keys")]
     pub config: Option<PathBuf>,
+    /// The trail must start at this `seq` (1 when retention never removed a segment).
+    #[arg(long, value_name = "SEQ")]
+    pub expect_first_seq: Option<u64>,
+    /// The trail must reach at least this `seq`: a value seen outside the trail's own
+    /// files (the `privgate_audit_last_seq` gauge in Prometheus, the last `seq` in the
+    /// SIEM's copy). Without it, a tail removed on a line boundary cannot be told from a
+    /// trail that simply ends there.
+    #[arg(long, value_name = "SEQ")]
+    pub expect_last_seq: Option<u64>,
     /// The trail files.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,

@@ -101,6 +101,10 @@ fn events(dir: &Path) -> Vec<serde_json::Value> {
 }
 
 fn verify(dir: &Path) -> (bool, String) {
+    verify_with(dir, &[])
+}
+
+fn verify_with(dir: &Path, flags: &[&str]) -> (bool, String) {
     let files: Vec<_> = std::fs::read_dir(dir.join("audit"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -109,6 +113,7 @@ fn verify(dir: &Path) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_privgate"))
         .args(["audit", "verify", "--config"])
         .arg(dir.join("gateway.yaml"))
+        .args(flags)
         .args(&files)
         .output()
         .unwrap();
@@ -263,6 +268,66 @@ fn every_request_and_state_change_is_a_chained_event_without_data_subject_values
     let (intact, report) = verify(dir);
     assert!(!intact, "{report}");
     assert!(report.contains("edited"), "{report}");
+}
+
+#[test]
+fn a_tail_cut_on_a_line_boundary_is_caught_against_the_last_seq_prometheus_saw() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let (up, _heads) = fake_upstream(ndjson(3));
+    let idp = Idp::new();
+    let gw = gateway(dir, &up, &idp, "");
+    let alice = idp.token("alice", &["exporter"], "");
+    for _ in 0..3 {
+        let r = request(&gw.addr, "GET", "/list", &[("Authorization", &alice)]);
+        assert_eq!(r.status, 200);
+    }
+    // What a scrape records outside the trail: startup and three requests written.
+    let admin = gw.admin.clone().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let seen = loop {
+        let text = request(
+            &admin,
+            "GET",
+            "/metrics",
+            &[("Authorization", "Bearer admin-token-0123456789")],
+        )
+        .text();
+        let seq: u64 = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("privgate_audit_last_seq ")?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .expect("the gauge is exported");
+        if seq >= 4 || std::time::Instant::now() > deadline {
+            break seq;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(seen, 4);
+    stop(gw);
+    let expect = seen.to_string();
+    let (intact, report) = verify_with(
+        dir,
+        &["--expect-first-seq", "1", "--expect-last-seq", &expect],
+    );
+    assert!(intact, "{report}");
+
+    // The last request's event and the shutdown removed, on a line boundary: the chain
+    // alone cannot tell, the scraped seq can.
+    let active = dir.join("audit/audit.jsonl");
+    let text = std::fs::read_to_string(&active).unwrap();
+    let kept: Vec<&str> = text.lines().collect();
+    let cut = kept[..kept.len() - 2].join("\n") + "\n";
+    std::fs::write(&active, cut).unwrap();
+    let (intact, report) = verify(dir);
+    assert!(intact, "{report}");
+    let (intact, report) = verify_with(dir, &["--expect-last-seq", &expect]);
+    assert!(!intact, "{report}");
+    assert!(report.contains("expected at least seq 4"), "{report}");
 }
 
 #[test]

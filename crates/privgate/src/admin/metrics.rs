@@ -51,6 +51,7 @@ pub struct Metrics {
     audit_write_failures: prometheus::IntCounter,
     audit_record_failures: IntCounterVec,
     audit_healthy: prometheus::IntGauge,
+    audit_last_seq: prometheus::IntGauge,
     anomalies: IntCounterVec,
     webhook: IntCounterVec,
     anomaly_identities: prometheus::IntGauge,
@@ -256,6 +257,13 @@ impl Metrics {
         registry.register(Box::new(audit_write_failures.clone()))?;
         registry.register(Box::new(audit_record_failures.clone()))?;
         registry.register(Box::new(audit_healthy.clone()))?;
+        let audit_last_seq = prometheus::IntGauge::new(
+            "privgate_audit_last_seq",
+            "The seq of the last event written to the audit trail: kept by Prometheus outside \
+             the trail, it is what `privgate audit verify --expect-last-seq` checks a trail \
+             against (a removed tail).",
+        )?;
+        registry.register(Box::new(audit_last_seq.clone()))?;
         for c in [
             &controls,
             &inspections,
@@ -305,6 +313,7 @@ impl Metrics {
             audit_write_failures,
             audit_record_failures,
             audit_healthy,
+            audit_last_seq,
             anomalies,
             webhook,
             anomaly_identities,
@@ -355,8 +364,9 @@ impl Metrics {
 
     /// Mirrors the audit writer's state (before a scrape): queue depth, write failures
     /// so far (a counter that only follows the writer's own), health.
-    pub fn audit_state(&self, depth: usize, write_failures: u64, healthy: bool) {
+    pub fn audit_state(&self, depth: usize, write_failures: u64, healthy: bool, last_seq: u64) {
         self.audit_depth.set(depth as i64);
+        self.audit_last_seq.set(last_seq as i64);
         let seen = self.audit_write_failures.get();
         if write_failures > seen {
             self.audit_write_failures.inc_by(write_failures - seen);

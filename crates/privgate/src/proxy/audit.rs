@@ -134,8 +134,12 @@ impl Trail {
     /// Updates the audit gauges and counters (called before each scrape).
     pub fn export_metrics(&self) {
         if let Some(a) = &self.auditor {
-            self.metrics
-                .audit_state(a.queue_depth(), a.write_failures(), a.healthy());
+            self.metrics.audit_state(
+                a.queue_depth(),
+                a.write_failures(),
+                a.healthy(),
+                a.last_seq(),
+            );
         }
     }
 
