@@ -389,12 +389,14 @@ pub enum InventoryFormat {
 #[command(after_help = "\
 Reads the inventory the gateway keeps when `discovery:` is on: from its file
 (`discovery.file`) or from the running gateway's admin listener (`GET /admin/inventory`,
-with the admin token). Paths never hold values: `[]` is any array element, `*` a key that
-looked like data (`$.by_phone.*.name`), `$[].col` a CSV column.
+with the admin token). Several files and --admin URLs (one per replica) are merged into
+one inventory: counts add up, first and last sightings span them all. Paths never hold
+values: `[]` is any array element, `*` a key that looked like data (`$.by_phone.*.name`),
+`$[].col` a CSV column.
 
-The table lists uncovered entries first (personal data no policy field names: only the
-`unknown_fields` detectors stand between it and the caller), then covered ones, then a
-summary: entries, value coverage, bodies surveyed, sample rate.
+The table lists uncovered entries first (personal data no policy field names: callers
+get it masked only if the policy's `unknown_fields` detectors catch it), then covered
+ones, then a summary: entries, value coverage, bodies surveyed, sample rate.
 
 --snippet writes a `fields:` catalogue entry for each uncovered (key name, type) instead,
 with the entry's selectors across routes; review the names, paste the entries under the
@@ -407,15 +409,19 @@ Examples:
   privgate inventory --admin http://127.0.0.1:9901 --token-file /etc/privgate/admin.token
   privgate inventory inventory.json --uncovered --route appointment-list
   privgate inventory inventory.json --format json > inventory.filtered.json
+  privgate inventory --admin http://10.0.0.11:9901 --admin http://10.0.0.12:9901 \\
+      --token-file admin.token --format json > inventory.json
   privgate inventory inventory.json --snippet --policy policies/clinic > discovered.yaml")]
-#[command(group(ArgGroup::new("source").required(true).args(["file", "admin"])))]
+#[command(group(ArgGroup::new("source").required(true).multiple(true).args(["file", "admin"])))]
 pub struct InventoryArgs {
-    /// A snapshot file, as the gateway persists it (`discovery.file`).
+    /// Snapshot files, as the gateway persists them (`discovery.file`); several are
+    /// merged.
     #[arg(value_name = "FILE")]
-    pub file: Option<PathBuf>,
-    /// The gateway's admin listener, e.g. `http://127.0.0.1:9901`: reads `/admin/inventory`.
+    pub file: Vec<PathBuf>,
+    /// A gateway's admin listener, e.g. `http://127.0.0.1:9901`: reads `/admin/inventory`;
+    /// repeatable (one per replica), merged with any files.
     #[arg(long, value_name = "URL")]
-    pub admin: Option<String>,
+    pub admin: Vec<String>,
     /// A file holding the admin token (the gateway config's `admin.token_file`).
     #[arg(long, value_name = "FILE", requires = "admin")]
     pub token_file: Option<PathBuf>,

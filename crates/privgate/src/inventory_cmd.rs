@@ -41,15 +41,15 @@ const LEVEL_PLACEHOLDER: &str = "CHOOSE-A-LEVEL";
 
 /// Runs `privgate inventory`.
 pub fn run(args: &InventoryArgs) -> Result<ExitCode> {
-    let mut snap = match (&args.file, &args.admin) {
-        (Some(file), None) => read_file(file)?,
-        (None, Some(url)) => fetch(url, args.token_file.as_deref())?,
-        _ => {
-            return Err(UsageError(
-                "give either an inventory FILE or --admin URL (exactly one)".into(),
-            )
-            .into())
-        }
+    let mut snaps = Vec::new();
+    for file in &args.file {
+        snaps.push(read_file(file)?);
+    }
+    for url in &args.admin {
+        snaps.push(fetch(url, args.token_file.as_deref())?);
+    }
+    let Some(mut snap) = Snapshot::merge(snaps) else {
+        return Err(UsageError("give an inventory FILE or --admin URL".into()).into());
     };
     if let Some(route) = &args.route {
         if !snap.entries.iter().any(|e| &e.route == route) {

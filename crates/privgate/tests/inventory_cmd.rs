@@ -125,6 +125,49 @@ fn the_table_lists_uncovered_entries_first_then_a_summary() {
 }
 
 #[test]
+fn replicas_inventories_merge_into_one() {
+    let dir = setup();
+    // A second replica: one entry also on the first (later, and since covered), one new.
+    let second = r#"{
+  "version": 1, "updated": "2026-03-03T00:00:00Z", "sample": 0.1,
+  "surveyed_bodies": 20, "dropped": 2,
+  "entries": [
+    {"route": "appointment-export", "path": "$[].notes", "pii_type": "cn_mobile", "covered": true,
+     "field": "notes", "count": 5, "first_seen": "2026-02-28T08:00:00Z",
+     "last_seen": "2026-03-03T09:00:00Z"},
+    {"route": "booking", "path": "$.data.contact", "pii_type": "email", "covered": false,
+     "count": 1, "first_seen": "2026-03-03T08:00:00Z", "last_seen": "2026-03-03T08:00:00Z"}
+  ]
+}"#;
+    std::fs::write(dir.path().join("second.json"), second).unwrap();
+    let run = privgate(
+        &[
+            "inventory",
+            "inventory.json",
+            "second.json",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["surveyed_bodies"], 500);
+    assert_eq!(v["dropped"], 2);
+    assert_eq!(v["sample"], 0.1);
+    let entries = v["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 9);
+    let notes = entries.iter().find(|e| e["path"] == "$[].notes").unwrap();
+    assert_eq!(notes["count"], 17);
+    assert_eq!(notes["first_seen"], "2026-02-28T08:00:00Z");
+    assert_eq!(notes["last_seen"], "2026-03-03T09:00:00Z");
+    assert_eq!(
+        (&notes["covered"], &notes["field"]),
+        (&serde_json::json!(true), &serde_json::json!("notes"))
+    );
+}
+
+#[test]
 fn uncovered_and_route_filter_the_rows() {
     let dir = setup();
     let run = privgate(
@@ -345,21 +388,8 @@ fn bad_inputs_fail_with_a_hint() {
         "{run:?}"
     );
 
-    // Exactly one source: neither, or both, is a usage error.
+    // No source is a usage error.
     assert_eq!(privgate(&["inventory"], dir.path()).code, 2);
-    assert_eq!(
-        privgate(
-            &[
-                "inventory",
-                "inventory.json",
-                "--admin",
-                "http://127.0.0.1:1"
-            ],
-            dir.path()
-        )
-        .code,
-        2
-    );
     let run = privgate(
         &["inventory", "--admin", "https://127.0.0.1:9901"],
         dir.path(),

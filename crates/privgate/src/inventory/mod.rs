@@ -76,6 +76,61 @@ impl Snapshot {
     pub fn parse(text: &str) -> Result<Snapshot, serde_json::Error> {
         serde_json::from_str(text)
     }
+
+    /// Several replicas' inventories as one: entries of the same (route, path, type) add
+    /// their counts, keep the earliest first sighting and the latest last one, and take
+    /// their coverage from the one seen last; surveyed bodies and dropped sightings add up;
+    /// the sample is the lowest of them. `None` for no snapshot.
+    pub fn merge(snaps: Vec<Snapshot>) -> Option<Snapshot> {
+        let mut iter = snaps.into_iter();
+        let mut out = iter.next()?;
+        let mut by_key: HashMap<(String, String, String), usize> = out
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| ((e.route.clone(), e.path.clone(), e.pii_type.clone()), i))
+            .collect();
+        let mut several = false;
+        for snap in iter {
+            several = true;
+            out.surveyed_bodies += snap.surveyed_bodies;
+            out.dropped += snap.dropped;
+            out.sample = out.sample.min(snap.sample);
+            out.updated = out.updated.max(snap.updated);
+            for e in snap.entries {
+                let key = (e.route.clone(), e.path.clone(), e.pii_type.clone());
+                match by_key.get(&key).and_then(|&i| out.entries.get_mut(i)) {
+                    Some(m) => {
+                        m.count += e.count;
+                        if instant(&e.first_seen) < instant(&m.first_seen) {
+                            m.first_seen = e.first_seen;
+                        }
+                        if instant(&e.last_seen) > instant(&m.last_seen) {
+                            m.last_seen = e.last_seen;
+                            m.covered = e.covered;
+                            m.field = e.field;
+                        }
+                    }
+                    None => {
+                        by_key.insert(key, out.entries.len());
+                        out.entries.push(e);
+                    }
+                }
+            }
+        }
+        // One snapshot comes out as it came in.
+        if several {
+            out.entries.sort_by(|a, b| {
+                (&a.route, &a.path, &a.pii_type).cmp(&(&b.route, &b.path, &b.pii_type))
+            });
+        }
+        Some(out)
+    }
+}
+
+/// An RFC 3339 time for comparison (unparseable ones sort first).
+fn instant(text: &str) -> Option<Timestamp> {
+    text.parse().ok()
 }
 
 /// What the `discovery:` section of the gateway config sets.
