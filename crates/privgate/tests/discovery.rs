@@ -291,6 +291,25 @@ fn a_bad_discovery_section_or_inventory_file_stops_the_start_with_a_hint() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("is not a privgate inventory"), "{err}");
+
+    // A place it cannot write stops the start, with the way out.
+    let config = configure(
+        dir.path(),
+        "127.0.0.1:9",
+        "discovery: { file: no-such-dir/inventory.json }\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_privgate"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("cannot write the inventory file") && err.contains("discovery.sample: 0"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -190,10 +190,12 @@ pub struct Inventory {
 }
 
 impl Inventory {
-    /// An inventory with `settings`, loaded from its file if there is one.
+    /// An inventory with `settings`, loaded from its file if there is one, and written
+    /// back at once.
     ///
     /// A missing file starts an empty inventory; an unreadable or malformed one is an
-    /// error (the gateway does not start on a file it would overwrite).
+    /// error (the gateway does not start on a file it would overwrite), and so is a file
+    /// it cannot write.
     pub fn open(settings: Settings) -> Result<Inventory, String> {
         let mut entries = Entries::default();
         if let Some(file) = &settings.file {
@@ -217,11 +219,24 @@ impl Inventory {
                 }
             }
         }
-        Ok(Inventory {
+        let inventory = Inventory {
             settings,
             offered: AtomicU64::new(0),
             entries: Mutex::new(entries),
-        })
+        };
+        // Written once now, so a place the gateway cannot write stops the start instead
+        // of failing every save later.
+        if let Some(file) = &inventory.settings.file {
+            write_atomically(file, &inventory.snapshot()).map_err(|e| {
+                format!(
+                    "cannot write the inventory file `{}`: {e}; set `discovery.file` to a \
+                     writable place (e.g. /var/lib/privgate/inventory.json), or turn \
+                     discovery off with `discovery.sample: 0`",
+                    file.display()
+                )
+            })?;
+        }
+        Ok(inventory)
     }
 
     /// Whether the next body is surveyed: an even spread at the configured rate (the
