@@ -110,17 +110,26 @@ fn serde(c: &mut Criterion) {
 }
 
 fn engine(c: &mut Criterion, kind: PlanKind) {
+    engine_group(c, kind.name(), kind, false);
+}
+
+/// The engine with `kind`'s plan on every shape, surveying each body when `survey`.
+fn engine_group(c: &mut Criterion, name: &str, kind: PlanKind, survey: bool) {
     let f = fixtures();
     let plan = f.plan(kind);
-    let mut g = group(c, kind.name());
+    let mut g = group(c, name);
     for &shape in &Shape::ALL {
         let input = f.input(shape);
         g.throughput(Throughput::Bytes(input.len() as u64));
         g.bench_function(shape.name(), |b| {
             b.iter(|| {
                 let mut out = Vec::with_capacity(input.len());
-                mask_chunked(plan, shape, black_box(input), CHUNK, &mut out)
-                    .expect("the engine masks");
+                let done = if survey {
+                    survey_chunked(plan, shape, black_box(input), CHUNK, &mut out).map(drop)
+                } else {
+                    mask_chunked(plan, shape, black_box(input), CHUNK, &mut out)
+                };
+                done.expect("the engine masks");
                 out
             })
         });
@@ -141,22 +150,7 @@ fn typical_detectors(c: &mut Criterion) {
 }
 
 fn typical_surveyed(c: &mut Criterion) {
-    let f = fixtures();
-    let plan = f.plan(PlanKind::Typical);
-    let mut g = group(c, "typical_surveyed");
-    for &shape in &Shape::ALL {
-        let input = f.input(shape);
-        g.throughput(Throughput::Bytes(input.len() as u64));
-        g.bench_function(shape.name(), |b| {
-            b.iter(|| {
-                let mut out = Vec::with_capacity(input.len());
-                survey_chunked(plan, shape, black_box(input), CHUNK, &mut out)
-                    .expect("the engine masks");
-                out
-            })
-        });
-    }
-    g.finish();
+    engine_group(c, "typical_surveyed", PlanKind::Typical, true);
 }
 
 fn chunk_size(c: &mut Criterion) {

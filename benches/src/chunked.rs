@@ -35,14 +35,12 @@ pub fn mask_chunked(
     out: &mut Vec<u8>,
 ) -> Result<(), MaskError> {
     let mut masker = Masker::new(Arc::clone(plan), shape.format());
-    for piece in input.chunks(chunk.max(1)) {
-        masker.feed(piece, out)?;
-    }
-    masker.finish(out)
+    feed(&mut masker, input, chunk, out)
 }
 
 /// [`mask_chunked`] with a survey of the body (the gateway's discovery on a sampled
-/// response): the same output, plus where personal data sits.
+/// response): the same output, plus where personal data sits; returns the number of
+/// sightings.
 pub fn survey_chunked(
     plan: &Arc<Plan>,
     shape: Shape,
@@ -52,9 +50,18 @@ pub fn survey_chunked(
 ) -> Result<usize, MaskError> {
     let mut masker = Masker::new(Arc::clone(plan), shape.format());
     masker.start_survey();
+    feed(&mut masker, input, chunk, out)?;
+    Ok(masker.survey().map_or(0, |s| s.sightings().count()))
+}
+
+fn feed(
+    masker: &mut Masker,
+    input: &[u8],
+    chunk: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), MaskError> {
     for piece in input.chunks(chunk.max(1)) {
         masker.feed(piece, out)?;
     }
-    masker.finish(out)?;
-    Ok(masker.survey().map_or(0, |s| s.sightings().count()))
+    masker.finish(out)
 }

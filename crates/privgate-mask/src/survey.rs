@@ -147,14 +147,17 @@ impl Survey {
 
     /// An uncovered value at the current JSON path: run the detectors over it.
     pub(crate) fn uncovered(&mut self, value: &str) {
-        let mut findings = std::mem::take(&mut self.findings);
-        findings.clear();
-        // `find` runs the prefilter itself.
-        self.detectors.find(value, &mut findings);
-        for d in &findings {
+        self.find(value);
+        for d in &self.findings {
             self.tally.count(&self.path, d.kind, NO_RULE);
         }
-        self.findings = findings;
+    }
+
+    /// The detectors' findings in `value`, into `self.findings` (`find` runs the
+    /// prefilter itself).
+    fn find(&mut self, value: &str) {
+        self.findings.clear();
+        self.detectors.find(value, &mut self.findings);
     }
 
     // ----- CSV: rows are elements, columns members ---------------------------------------
@@ -174,14 +177,11 @@ impl Survey {
 
     /// An uncovered field of column `col`: run the detectors over it.
     pub(crate) fn uncovered_cell(&mut self, col: usize, value: &str) {
-        let mut findings = std::mem::take(&mut self.findings);
-        findings.clear();
-        self.detectors.find(value, &mut findings);
+        self.find(value);
         let path = self.columns.get(col).map_or("$[].*", String::as_str);
-        for d in &findings {
+        for d in &self.findings {
             self.tally.count(path, d.kind, NO_RULE);
         }
-        self.findings = findings;
     }
 }
 

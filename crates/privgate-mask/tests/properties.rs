@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{field, mask_chunked, partial, plan_with};
+use common::{feed_chunked, field, mask_chunked, partial, plan_with, sightings, Sighted};
 use privgate_mask::operator::{Hash, Redact, Tokenize};
 use privgate_mask::reference;
 use privgate_mask::{mask_to_vec, DetectRule, Format, Masker, Operator, PiiType, Plan, PlanSpec};
@@ -239,9 +239,6 @@ proptest! {
     }
 }
 
-/// One sighting, owned: path, type, covering field, count.
-type Sighted = (String, PiiType, Option<String>, u64);
-
 /// Masks `input` in chunks with a survey: the output and the sorted sightings.
 fn surveyed(
     plan: &Arc<Plan>,
@@ -252,29 +249,6 @@ fn surveyed(
     let mut m = Masker::new(plan.clone(), format);
     m.start_survey();
     let mut out = Vec::new();
-    let mut rest = input;
-    let mut k = 0;
-    while !rest.is_empty() {
-        let n = sizes[k % sizes.len()].clamp(1, rest.len());
-        k += 1;
-        let (chunk, tail) = rest.split_at(n);
-        m.feed(chunk, &mut out).unwrap();
-        rest = tail;
-    }
-    m.finish(&mut out).unwrap();
-    let mut seen: Vec<_> = m
-        .survey()
-        .unwrap()
-        .sightings()
-        .map(|s| {
-            (
-                s.path.to_string(),
-                s.pii,
-                s.field.map(str::to_string),
-                s.count,
-            )
-        })
-        .collect();
-    seen.sort();
-    (out, seen)
+    feed_chunked(&mut m, input, sizes, &mut out).unwrap();
+    (out, sightings(&m))
 }

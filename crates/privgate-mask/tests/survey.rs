@@ -4,31 +4,18 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{field, partial, plan, plan_with};
+use common::{feed_chunked, field, partial, plan, plan_with, sightings, Sighted};
 use privgate_mask::{DetectRule, Format, Masker, Operator, PiiType, Plan, PlanSpec};
 
-type Seen = Vec<(String, PiiType, Option<String>, u64)>;
+type Seen = Vec<Sighted>;
 
 fn survey(plan: &Arc<Plan>, format: Format, input: &str) -> (String, Seen, u64) {
     let mut m = Masker::new(plan.clone(), format);
     m.start_survey();
     let mut out = Vec::new();
-    m.feed(input.as_bytes(), &mut out).unwrap();
-    m.finish(&mut out).unwrap();
-    let s = m.survey().unwrap();
-    let mut seen: Seen = s
-        .sightings()
-        .map(|s| {
-            (
-                s.path.to_string(),
-                s.pii,
-                s.field.map(str::to_string),
-                s.count,
-            )
-        })
-        .collect();
-    seen.sort();
-    (String::from_utf8(out).unwrap(), seen, s.overflow())
+    feed_chunked(&mut m, input.as_bytes(), &[input.len().max(1)], &mut out).unwrap();
+    let overflow = m.survey().unwrap().overflow();
+    (String::from_utf8(out).unwrap(), sightings(&m), overflow)
 }
 
 fn e(
@@ -130,25 +117,8 @@ fn keys_split_across_chunks_or_escaped_are_named() {
     // Fed a byte at a time: the same sightings.
     let mut m = Masker::new(p.clone(), Format::Json);
     m.start_survey();
-    let mut out = Vec::new();
-    for b in body.as_bytes() {
-        m.feed(std::slice::from_ref(b), &mut out).unwrap();
-    }
-    m.finish(&mut out).unwrap();
-    let mut bytewise: Seen = m
-        .survey()
-        .unwrap()
-        .sightings()
-        .map(|s| {
-            (
-                s.path.to_string(),
-                s.pii,
-                s.field.map(str::to_string),
-                s.count,
-            )
-        })
-        .collect();
-    bytewise.sort();
+    feed_chunked(&mut m, body.as_bytes(), &[1], &mut Vec::new()).unwrap();
+    let bytewise = sightings(&m);
     assert_eq!(
         whole,
         vec![

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 mod loopback;
-use loopback::{fake_upstream, request, request_with_body, start, Idp, Running};
+use loopback::{fake_upstream, request, request_with_body, start, stop, Idp, Running};
 
 const POLICY: &str = r#"
 levels: [L1, L2]
@@ -66,19 +66,6 @@ fn gateway(dir: &Path, upstream: &str, idp: &Idp, audit_extra: &str) -> Running 
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_privgate"));
     cmd.arg("run").arg("--config").arg(dir.join("gateway.yaml"));
     start(cmd, 2)
-}
-
-fn stop(mut gw: Running) {
-    let pid = gw.child.id().to_string();
-    let _ = Command::new("kill").args(["-TERM", &pid]).status();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while gw.child.try_wait().unwrap().is_none() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the gateway stops on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn events(dir: &Path) -> Vec<serde_json::Value> {

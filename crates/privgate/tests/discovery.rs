@@ -5,10 +5,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 mod loopback;
-use loopback::{fake_upstream, request, start, Raw, Running};
+use loopback::{fake_upstream, request, start, stop, Raw, Running};
 
 const POLICY: &str = r#"
 levels: [L1, L2, L3]
@@ -67,16 +66,6 @@ fn run(config: &Path) -> Running {
     start(cmd, 2)
 }
 
-fn stop(mut gw: Running) {
-    let pid = gw.child.id().to_string();
-    let _ = Command::new("kill").args(["-TERM", &pid]).status();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while gw.child.try_wait().unwrap().is_none() {
-        assert!(std::time::Instant::now() < deadline, "the gateway stops");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn list(gw: &Running) -> Raw {
     request(
         &gw.addr,
@@ -90,10 +79,14 @@ fn list(gw: &Running) -> Raw {
 }
 
 fn admin(gw: &Running, target: &str) -> Raw {
+    admin_call(gw, "GET", target)
+}
+
+fn admin_call(gw: &Running, method: &str, target: &str) -> Raw {
     let auth = format!("Bearer {TOKEN}");
     request(
         gw.admin.as_deref().unwrap(),
-        "GET",
+        method,
         target,
         &[("Authorization", &auth)],
     )
@@ -339,13 +332,7 @@ fn a_reloaded_policy_that_covers_a_path_marks_it_covered_and_removing_it_redisco
         "fields:\n  notes: { paths: [\"$.items[*].notes\"], type: free_text, level: L3 }\n",
     );
     std::fs::write(dir.path().join("policy/policy.yaml"), &covered).unwrap();
-    let auth = format!("Bearer {TOKEN}");
-    let r = request(
-        gw.admin.as_deref().unwrap(),
-        "POST",
-        "/admin/reload",
-        &[("Authorization", &auth)],
-    );
+    let r = admin_call(&gw, "POST", "/admin/reload");
     assert_eq!(r.status, 200, "{}", r.text());
     let body = list(&gw).text();
     assert!(!body.contains("13912345678"), "{body}");
@@ -367,12 +354,7 @@ fn a_reloaded_policy_that_covers_a_path_marks_it_covered_and_removing_it_redisco
 
     // Removed again: the next sighting is a discovery again.
     std::fs::write(dir.path().join("policy/policy.yaml"), POLICY).unwrap();
-    let r = request(
-        gw.admin.as_deref().unwrap(),
-        "POST",
-        "/admin/reload",
-        &[("Authorization", &auth)],
-    );
+    let r = admin_call(&gw, "POST", "/admin/reload");
     assert_eq!(r.status, 200);
     assert_eq!(list(&gw).status, 200);
     stop(gw);

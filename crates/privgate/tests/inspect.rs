@@ -9,7 +9,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 mod loopback;
-use loopback::{read_head, request, request_with_body, start, Idp, Raw, Running};
+use loopback::{read_head, request, request_with_body, start, stop, Idp, Raw, Running};
 
 const POLICY: &str = r#"
 levels: [L1, L2]
@@ -149,16 +149,6 @@ fn configure(dir: &Path, upstream: &str, idp: &Idp) -> std::path::PathBuf {
     );
     std::fs::write(dir.join("gateway.yaml"), config).unwrap();
     dir.join("gateway.yaml")
-}
-
-fn stop(mut gw: Running) {
-    let pid = gw.child.id().to_string();
-    let _ = Command::new("kill").args(["-TERM", &pid]).status();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while gw.child.try_wait().unwrap().is_none() {
-        assert!(std::time::Instant::now() < deadline, "the gateway stops");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn audit_events(dir: &Path) -> Vec<serde_json::Value> {

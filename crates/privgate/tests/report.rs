@@ -953,7 +953,7 @@ routes:
     .unwrap();
     let mut cmd = Command::new(bin());
     cmd.arg("run").arg("--config").arg(dir.join("gateway.yaml"));
-    let mut gw = start(cmd, 1);
+    let gw = start(cmd, 1);
     let tok = idp.token("clerk.ma@clinic", &["clerk"], "");
     for _ in 0..2 {
         assert_eq!(
@@ -965,13 +965,7 @@ routes:
         request(&gw.addr, "GET", "/other", &[("Authorization", &tok)]).status,
         403
     );
-    let pid = gw.child.id().to_string();
-    let _ = Command::new("kill").args(["-TERM", &pid]).status();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while gw.child.try_wait().unwrap().is_none() {
-        assert!(std::time::Instant::now() < deadline, "the gateway stops");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    loopback::stop(gw);
 
     let out = dir.join("report.json");
     let o = Command::new(bin())

@@ -43,17 +43,48 @@ pub fn mask_chunked(
 ) -> Result<Vec<u8>, MaskError> {
     let mut m = Masker::new(plan.clone(), format);
     let mut out = Vec::new();
+    feed_chunked(&mut m, input, sizes, &mut out)?;
+    Ok(out)
+}
+
+/// Feeds `input` to `m` in chunks of the given sizes (cycled), then finishes.
+pub fn feed_chunked(
+    m: &mut Masker,
+    input: &[u8],
+    sizes: &[usize],
+    out: &mut Vec<u8>,
+) -> Result<(), MaskError> {
     let mut rest = input;
     let mut k = 0;
     while !rest.is_empty() {
         let n = sizes[k % sizes.len()].clamp(1, rest.len());
         k += 1;
         let (chunk, tail) = rest.split_at(n);
-        m.feed(chunk, &mut out)?;
+        m.feed(chunk, out)?;
         rest = tail;
     }
-    m.finish(&mut out)?;
-    Ok(out)
+    m.finish(out)
+}
+
+/// One sighting of a survey, owned: path, type, covering field, count.
+pub type Sighted = (String, PiiType, Option<String>, u64);
+
+/// The sightings of `m`'s survey, sorted (none without a survey).
+pub fn sightings(m: &Masker) -> Vec<Sighted> {
+    let mut seen: Vec<Sighted> = m.survey().map_or(Vec::new(), |s| {
+        s.sightings()
+            .map(|x| {
+                (
+                    x.path.to_string(),
+                    x.pii,
+                    x.field.map(str::to_string),
+                    x.count,
+                )
+            })
+            .collect()
+    });
+    seen.sort();
+    seen
 }
 
 pub fn field(name: &str, sels: &[&str], pii: PiiType, op: Operator) -> FieldRule {

@@ -155,13 +155,6 @@ pub struct Discovery {
     pub pii: PiiType,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Key {
-    route: Box<str>,
-    path: Box<str>,
-    pii: PiiType,
-}
-
 #[derive(Debug, Clone)]
 struct Stat {
     covered: bool,
@@ -171,9 +164,16 @@ struct Stat {
     last: Timestamp,
 }
 
+/// The types seen at one path, with their counts.
+type Types = Vec<(PiiType, Stat)>;
+
 #[derive(Debug, Default)]
 struct Entries {
-    map: HashMap<Key, Stat>,
+    /// route → path → what was seen there. By path, so a field that now covers a path
+    /// covers what the detectors found there before.
+    routes: HashMap<Box<str>, HashMap<Box<str>, Types>>,
+    /// Entries (route, path, type) in `routes`.
+    len: usize,
     surveyed: u64,
     dropped: u64,
     /// Changed since the last save.
@@ -258,35 +258,53 @@ impl Inventory {
     /// seen uncovered for the first time.
     pub fn merge(&self, route: &str, survey: &Survey, now: Timestamp) -> Vec<Discovery> {
         let mut found = Vec::new();
-        let mut e = self.lock();
+        let mut guard = self.lock();
+        let e = &mut *guard;
         e.surveyed += 1;
         e.dirty = true;
-        let max = self.settings.max_entries;
+        e.dropped += survey.overflow();
+        if !e.routes.contains_key(route) {
+            e.routes.insert(route.into(), HashMap::new());
+        }
+        let Some(paths) = e.routes.get_mut(route) else {
+            return found;
+        };
         for s in survey.sightings() {
-            let key = Key {
-                route: route.into(),
-                path: s.path.into(),
-                pii: s.pii,
+            if !paths.contains_key(s.path) {
+                if e.len >= self.settings.max_entries {
+                    e.dropped += s.count;
+                    continue;
+                }
+                paths.insert(s.path.into(), Vec::new());
+            }
+            let Some(types) = paths.get_mut(s.path) else {
+                continue;
             };
+            // A field covering a path covers whatever the detectors found there before.
+            if let Some(field) = s.field {
+                for (_, stat) in types.iter_mut().filter(|(_, st)| !st.covered) {
+                    stat.covered = true;
+                    stat.field = Some(field.into());
+                }
+            }
             let covered = s.field.is_some();
-            let len = e.map.len();
-            match e.map.get_mut(&key) {
-                Some(stat) => {
-                    if stat.covered && !covered {
-                        found.push(discovery(&key));
-                    }
+            let first_uncovered = match types.iter_mut().find(|(pii, _)| *pii == s.pii) {
+                Some((_, stat)) => {
+                    let again = stat.covered && !covered;
                     stat.covered = covered;
                     stat.field = s.field.map(Into::into);
                     stat.count += s.count;
                     stat.last = now;
+                    again
                 }
-                None if len >= max => e.dropped += s.count,
+                None if e.len >= self.settings.max_entries => {
+                    e.dropped += s.count;
+                    false
+                }
                 None => {
-                    if !covered {
-                        found.push(discovery(&key));
-                    }
-                    e.map.insert(
-                        key,
+                    e.len += 1;
+                    types.push((
+                        s.pii,
                         Stat {
                             covered,
                             field: s.field.map(Into::into),
@@ -294,27 +312,16 @@ impl Inventory {
                             first: now,
                             last: now,
                         },
-                    );
+                    ));
+                    !covered
                 }
-            }
-        }
-        e.dropped += survey.overflow();
-        // A field covering a path covers whatever the detectors found there before.
-        for s in survey.sightings() {
-            let Some(field) = s.field else { continue };
-            let mut key = Key {
-                route: route.into(),
-                path: s.path.into(),
-                pii: s.pii,
             };
-            for pii in PiiType::ALL {
-                key.pii = pii;
-                if let Some(stat) = e.map.get_mut(&key) {
-                    if !stat.covered {
-                        stat.covered = true;
-                        stat.field = Some(field.into());
-                    }
-                }
+            if first_uncovered {
+                found.push(Discovery {
+                    route: route.to_owned(),
+                    path: s.path.to_owned(),
+                    pii: s.pii,
+                });
             }
         }
         found
@@ -324,12 +331,11 @@ impl Inventory {
     pub fn snapshot(&self) -> Snapshot {
         let e = self.lock();
         let mut entries: Vec<Entry> = e
-            .map
-            .iter()
-            .map(|(k, s)| Entry {
-                route: k.route.to_string(),
-                path: k.path.to_string(),
-                pii_type: k.pii.to_string(),
+            .all()
+            .map(|(route, path, pii, s)| Entry {
+                route: route.to_owned(),
+                path: path.to_owned(),
+                pii_type: pii.to_string(),
                 covered: s.covered,
                 field: s.field.as_deref().map(str::to_owned),
                 count: s.count,
@@ -353,8 +359,8 @@ impl Inventory {
     /// (covered, uncovered) entry counts, for the metrics.
     pub fn coverage(&self) -> (u64, u64) {
         let e = self.lock();
-        let covered = e.map.values().filter(|s| s.covered).count() as u64;
-        (covered, e.map.len() as u64 - covered)
+        let covered = e.all().filter(|(.., s)| s.covered).count() as u64;
+        (covered, e.len as u64 - covered)
     }
 
     /// Writes the inventory to its file if it changed since the last save (to a
@@ -389,7 +395,11 @@ impl Inventory {
 
 impl Entries {
     fn from_snapshot(snap: Snapshot) -> Entries {
-        let mut map = HashMap::with_capacity(snap.entries.len());
+        let mut e = Entries {
+            surveyed: snap.surveyed_bodies,
+            dropped: snap.dropped,
+            ..Entries::default()
+        };
         for en in snap.entries {
             // Entries of a type this version does not know are left out.
             let Ok(pii) = en.pii_type.parse::<PiiType>() else {
@@ -397,35 +407,35 @@ impl Entries {
             };
             let first = en.first_seen.parse().unwrap_or_else(|_| Timestamp::now());
             let last = en.last_seen.parse().unwrap_or(first);
-            map.insert(
-                Key {
-                    route: en.route.into(),
-                    path: en.path.into(),
+            e.routes
+                .entry(en.route.into())
+                .or_default()
+                .entry(en.path.into())
+                .or_default()
+                .push((
                     pii,
-                },
-                Stat {
-                    covered: en.covered,
-                    field: en.field.map(Into::into),
-                    count: en.count,
-                    first,
-                    last,
-                },
-            );
+                    Stat {
+                        covered: en.covered,
+                        field: en.field.map(Into::into),
+                        count: en.count,
+                        first,
+                        last,
+                    },
+                ));
+            e.len += 1;
         }
-        Entries {
-            map,
-            surveyed: snap.surveyed_bodies,
-            dropped: snap.dropped,
-            dirty: false,
-        }
+        e
     }
-}
 
-fn discovery(key: &Key) -> Discovery {
-    Discovery {
-        route: key.route.to_string(),
-        path: key.path.to_string(),
-        pii: key.pii,
+    /// Every (route, path, type) with its counts.
+    fn all(&self) -> impl Iterator<Item = (&str, &str, PiiType, &Stat)> + '_ {
+        self.routes.iter().flat_map(|(route, paths)| {
+            paths.iter().flat_map(move |(path, types)| {
+                types
+                    .iter()
+                    .map(move |(pii, s)| (&**route, &**path, *pii, s))
+            })
+        })
     }
 }
 
@@ -436,4 +446,46 @@ fn write_atomically(file: &Path, snap: &Snapshot) -> io::Result<()> {
     let text = serde_json::to_vec_pretty(snap).map_err(io::Error::other)?;
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use privgate_mask::{Format, Masker, Plan, PlanSpec, Secrets};
+    use std::sync::Arc;
+
+    /// A survey of `body` under a plan with no fields (every finding uncovered).
+    fn masked(body: &str) -> Masker {
+        let plan = Arc::new(Plan::compile(&PlanSpec::default(), Secrets::new()).unwrap());
+        let mut m = Masker::new(plan, Format::Json);
+        m.start_survey();
+        let mut out = Vec::new();
+        m.feed(body.as_bytes(), &mut out).unwrap();
+        m.finish(&mut out).unwrap();
+        m
+    }
+
+    #[test]
+    fn the_inventory_keeps_at_most_max_entries_and_counts_the_rest() {
+        let inv = Inventory::open(Settings {
+            sample: 1.0,
+            file: None,
+            max_entries: 2,
+        })
+        .unwrap();
+        let body = r#"{"a": "li@example.com", "b": "13812345678", "c": "wu@example.com"}"#;
+        let m = masked(body);
+        let found = inv.merge("list", m.survey().unwrap(), Timestamp::now());
+        assert_eq!(found.len(), 2);
+        // Again, with new paths only: nothing kept, everything counted as dropped.
+        let m = masked(r#"{"d": "li@example.com", "e": "wu@example.com"}"#);
+        assert!(inv
+            .merge("list", m.survey().unwrap(), Timestamp::now())
+            .is_empty());
+        let snap = inv.snapshot();
+        assert_eq!(snap.entries.len(), 2);
+        assert_eq!(snap.dropped, 3);
+        assert_eq!(inv.coverage(), (0, 2));
+        assert_eq!(inv.lock().routes.get("list").map(HashMap::len), Some(2));
+    }
 }

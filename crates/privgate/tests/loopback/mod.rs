@@ -397,3 +397,20 @@ impl Drop for RedisServer {
         let _ = self.child.wait();
     }
 }
+
+/// Stops a gateway with SIGTERM (a graceful drain: the audit trail and the inventory are
+/// written out) and waits for it, at most 30 s.
+pub fn stop(mut gw: Running) {
+    let pid = gw.child.id().to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while gw.child.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gateway stops on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
