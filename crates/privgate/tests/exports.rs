@@ -473,11 +473,17 @@ fn an_approved_export_the_upstream_fails_gives_its_approval_back() {
         assert_eq!(a["decided_by"], "bob", "{a}");
         assert!(a["used_at"].is_null(), "{a}");
     }
-    let metrics = admin_metrics(&gw);
-    assert!(
-        metrics.contains("privgate_approvals_total{state=\"returned\"} 2"),
-        "{metrics}"
-    );
+    // Counted by the same background task, just after the store answered.
+    let returned = "privgate_approvals_total{state=\"returned\"} 2";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let metrics = loop {
+        let m = admin_metrics(&gw);
+        if m.contains(returned) || std::time::Instant::now() > deadline {
+            break m;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(metrics.contains(returned), "{metrics}");
 }
 
 #[test]
